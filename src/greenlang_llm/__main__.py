@@ -1,0 +1,3 @@
+from greenlang_llm.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,116 @@
+"""The abstract provider, and the seed's public types and errors re-exported.
+
+A custom provider subclasses :class:`BaseLLMProvider` and implements
+``generate``, ``stream`` and ``health_check``; everything else has a working
+default, and ``super().__init__()`` is optional. Code written for the original
+``llm`` package imports all of these names from this module.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Any, ClassVar
+
+from .._errors import (
+    AllProvidersFailedError,
+    AuthenticationError,
+    BudgetExceededError,
+    CircuitBreakerOpenError,
+    ContentPolicyError,
+    ContextWindowExceededError,
+    InvalidRequestError,
+    NotFoundError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitError,
+    ServiceUnavailableError,
+    StreamInterruptedError,
+)
+from .._types import (
+    GenerationRequest,
+    GenerationResponse,
+    Message,
+    ProviderHealth,
+    StreamChunk,
+    TokenUsage,
+)
+
+__all__ = [
+    "AllProvidersFailedError",
+    "AuthenticationError",
+    "BaseLLMProvider",
+    "BudgetExceededError",
+    "CircuitBreakerOpenError",
+    "ContentPolicyError",
+    "ContextWindowExceededError",
+    "GenerationRequest",
+    "GenerationResponse",
+    "InvalidRequestError",
+    "Message",
+    "NotFoundError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderHealth",
+    "ProviderTimeoutError",
+    "RateLimitError",
+    "ServiceUnavailableError",
+    "StreamChunk",
+    "StreamInterruptedError",
+    "TokenUsage",
+]
+
+
+class BaseLLMProvider(abc.ABC):
+    """One model at one provider. Async context manager; ``close()`` frees the pool."""
+
+    name: ClassVar[str] = "custom"
+    """The provider's own name (``anthropic``, ``openai``); also its price-catalog id."""
+
+    model_id: str = ""
+
+    def __init__(self, model_id: str = "", **_: Any) -> None:
+        if model_id:
+            self.model_id = model_id
+
+    @abc.abstractmethod
+    async def generate(self, request: GenerationRequest) -> GenerationResponse:
+        """Answer the request in one piece."""
+
+    @abc.abstractmethod
+    def stream(self, request: GenerationRequest) -> AsyncIterator[StreamChunk]:
+        """Yield text deltas as they arrive; the last chunk has finish_reason and usage."""
+
+    @abc.abstractmethod
+    async def health_check(self) -> ProviderHealth:
+        """A cheap probe. Never raises: failures come back as ``is_healthy=False``."""
+
+    def count_tokens(self, request: GenerationRequest) -> int:
+        """Prompt tokens of ``request`` for this model, counted offline."""
+        from ..tokens import count_request_tokens
+
+        return count_request_tokens(request, self.model_id)
+
+    def estimate_cost(self, request: GenerationRequest) -> float:
+        """Worst-case cost in USD: the prompt plus ``max_tokens`` of output."""
+        from ..pricing import estimate_cost_usd
+
+        return estimate_cost_usd(
+            self.name, self.model_id, self.count_tokens(request), request.max_tokens
+        )
+
+    async def close(self) -> None:
+        """Release connections. The default has nothing to release."""
+
+    async def __aenter__(self) -> BaseLLMProvider:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,92 @@
+"""Server-sent events: an incremental decoder and an encoder.
+
+Shared by the providers (decoding upstream streams), the simulator and the
+gateway (encoding). The decoder follows the WHATWG event-stream rules that
+matter for the two APIs: ``event:``/``data:`` fields, multi-line data joined by
+``\\n``, comments (``:``) ignored, CR, LF and CRLF line endings, and events
+split anywhere across network chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+__all__ = ["SSEDecoder", "ServerSentEvent", "encode_event"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSentEvent:
+    event: str | None
+    data: str
+
+
+class SSEDecoder:
+    """Feed bytes as they arrive; get complete events back."""
+
+    __slots__ = ("_buffer", "_data", "_event", "max_event_bytes")
+
+    def __init__(self, max_event_bytes: int = 8 * 1024 * 1024) -> None:
+        self._buffer = b""
+        self._event: str | None = None
+        self._data: list[str] = []
+        self.max_event_bytes = max_event_bytes
+
+    def feed(self, chunk: bytes) -> Iterator[ServerSentEvent]:
+        buffer = self._buffer + chunk
+        start = 0
+        while True:
+            nl = buffer.find(b"\n", start)
+            cr = buffer.find(b"\r", start)
+            if nl < 0 and cr < 0:
+                break
+            if cr >= 0 and (nl < 0 or cr < nl):
+                if cr == len(buffer) - 1:
+                    break  # a lone CR at the end may be the first half of CRLF
+                end, nxt = cr, cr + 2 if buffer[cr + 1 : cr + 2] == b"\n" else cr + 1
+            else:
+                end, nxt = nl, nl + 1
+            event = self._line(buffer[start:end].decode("utf-8", "replace"))
+            if event is not None:
+                yield event
+            start = nxt
+        self._buffer = buffer[start:]
+        if len(self._buffer) > self.max_event_bytes:
+            raise ValueError(f"SSE line longer than {self.max_event_bytes} bytes")
+
+    def flush(self) -> Iterator[ServerSentEvent]:
+        """Call at end of stream: a last event without its blank line is still delivered."""
+        if self._buffer:
+            event = self._line(self._buffer.decode("utf-8", "replace"))
+            self._buffer = b""
+            if event is not None:
+                yield event
+        event = self._line("")
+        if event is not None:
+            yield event
+
+    def _line(self, line: str) -> ServerSentEvent | None:
+        if not line:
+            if not self._data and self._event is None:
+                return None
+            event = ServerSentEvent(self._event, "\n".join(self._data))
+            self._event, self._data = None, []
+            return event
+        if line.startswith(":"):
+            return None
+        field, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if field == "data":
+            self._data.append(value)
+        elif field == "event":
+            self._event = value
+        return None
+
+
+def encode_event(data: str | bytes, event: str | None = None) -> bytes:
+    """One event, framed with its blank line. ``data`` must not contain newlines."""
+    payload = data if isinstance(data, bytes) else data.encode()
+    if event is None:
+        return b"data: " + payload + b"\n\n"
+    return b"event: " + event.encode() + b"\ndata: " + payload + b"\n\n"
