@@ -1,0 +1,255 @@
+"""CircuitBreaker: the full cycle on a fake clock, neutral errors, one probe under concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from greenlang_llm import _errors as errors
+from greenlang_llm.circuit_breaker import (
+    CircuitBreaker,
+    CircuitBreakerOpenError,
+    CircuitState,
+    counts_as_failure,
+)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+async def _fail() -> None:
+    raise errors.ServiceUnavailableError("boom", status_code=503)
+
+
+async def _ok() -> str:
+    return "ok"
+
+
+def _breaker(clock: FakeClock, threshold: int = 3, timeout: float = 60.0) -> CircuitBreaker:
+    return CircuitBreaker(threshold, timeout, clock=clock, name="p1")
+
+
+def test_defaults_match_the_contract() -> None:
+    breaker = CircuitBreaker()
+    assert breaker.failure_threshold == 5
+    assert breaker.recovery_timeout == 60.0
+    assert breaker.state is CircuitState.CLOSED
+    assert [s.value for s in CircuitState] == ["closed", "open", "half_open"]
+
+
+def test_circuit_breaker_open_error_is_the_shared_class() -> None:
+    assert CircuitBreakerOpenError is errors.CircuitBreakerOpenError
+
+
+async def test_full_cycle_closed_open_half_open_closed() -> None:
+    clock = FakeClock()
+    breaker = _breaker(clock)
+    for _ in range(3):
+        with pytest.raises(errors.ServiceUnavailableError):
+            await breaker.call(_fail)
+    assert breaker.state is CircuitState.OPEN
+
+    clock.advance(20)
+    calls = 0
+
+    async def counted() -> str:
+        nonlocal calls
+        calls += 1
+        return "ok"
+
+    with pytest.raises(CircuitBreakerOpenError) as info:
+        await breaker.call(counted)
+    assert calls == 0
+    assert info.value.retry_after == pytest.approx(40.0)
+
+    clock.advance(40)
+    assert await breaker.call(counted) == "ok"
+    assert calls == 1
+    assert breaker.state is CircuitState.CLOSED
+    states = [(t.from_state, t.to_state) for t in breaker.transitions]
+    assert states == [
+        (CircuitState.CLOSED, CircuitState.OPEN),
+        (CircuitState.OPEN, CircuitState.HALF_OPEN),
+        (CircuitState.HALF_OPEN, CircuitState.CLOSED),
+    ]
+    assert [t.at for t in breaker.transitions] == [1000.0, 1060.0, 1060.0]
+    assert breaker.transition_counts[CircuitState.OPEN] == 1
+
+
+async def test_failed_probe_reopens_with_a_fresh_timeout() -> None:
+    clock = FakeClock()
+    breaker = _breaker(clock, threshold=1, timeout=10)
+    with pytest.raises(errors.ServiceUnavailableError):
+        await breaker.call(_fail)
+    clock.advance(10)
+    with pytest.raises(errors.ServiceUnavailableError):
+        await breaker.call(_fail)
+    assert breaker.state is CircuitState.OPEN
+    assert breaker.retry_after() == pytest.approx(10.0)
+    clock.advance(9.9)
+    assert not breaker.is_available()
+    clock.advance(0.1)
+    assert breaker.is_available()
+
+
+async def test_success_resets_the_consecutive_count() -> None:
+    breaker = _breaker(FakeClock())
+    for _ in range(2):
+        with pytest.raises(errors.ServiceUnavailableError):
+            await breaker.call(_fail)
+    await breaker.call(_ok)
+    for _ in range(2):
+        with pytest.raises(errors.ServiceUnavailableError):
+            await breaker.call(_fail)
+    assert breaker.state is CircuitState.CLOSED
+    assert breaker.consecutive_failures == 2
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        errors.InvalidRequestError("bad", status_code=400),
+        errors.AuthenticationError("key", status_code=401),
+        errors.NotFoundError("model", status_code=404),
+        errors.ContextWindowExceededError("long", status_code=400),
+        errors.ContentPolicyError("no", status_code=400),
+        errors.BudgetExceededError("budget"),
+        errors.RateLimitError("quota", retryable=False),
+    ],
+)
+async def test_client_errors_and_budget_refusals_are_neutral(error: Exception) -> None:
+    breaker = _breaker(FakeClock(), threshold=2)
+    with pytest.raises(errors.ServiceUnavailableError):
+        await breaker.call(_fail)
+
+    async def raise_it() -> None:
+        raise error
+
+    for _ in range(5):
+        with pytest.raises(type(error)):
+            await breaker.call(raise_it)
+    assert breaker.state is CircuitState.CLOSED
+    assert breaker.consecutive_failures == 1  # neither counted nor reset
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        errors.ServiceUnavailableError("529", status_code=529),
+        errors.ProviderTimeoutError("slow"),
+        errors.ProviderConnectionError("reset"),
+        errors.RateLimitError("429 after retries", retry_after=3),
+        TimeoutError(),
+        ConnectionResetError(),
+    ],
+)
+def test_provider_failures_count(error: BaseException) -> None:
+    assert counts_as_failure(error)
+
+
+async def test_one_probe_under_one_hundred_concurrent_callers() -> None:
+    clock = FakeClock()
+    breaker = _breaker(clock, threshold=1, timeout=5)
+    with pytest.raises(errors.ServiceUnavailableError):
+        await breaker.call(_fail)
+    clock.advance(5)
+    gate = asyncio.Event()
+    entered = 0
+
+    async def slow_ok() -> str:
+        nonlocal entered
+        entered += 1
+        await gate.wait()
+        return "ok"
+
+    tasks = [asyncio.create_task(breaker.call(slow_ok)) for _ in range(100)]
+    await asyncio.sleep(0)
+    assert entered == 1
+    assert breaker.state is CircuitState.HALF_OPEN
+    gate.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert sum(r == "ok" for r in results) == 1
+    refused = [r for r in results if isinstance(r, CircuitBreakerOpenError)]
+    assert len(refused) == 99
+    assert breaker.state is CircuitState.CLOSED
+
+
+async def test_late_successes_admitted_before_opening_do_not_close_it() -> None:
+    clock = FakeClock()
+    breaker = _breaker(clock, threshold=2)
+    slow = [breaker.allow() for _ in range(10)]
+    for _ in range(2):
+        breaker.allow().failure(errors.ServiceUnavailableError("x"))
+    assert breaker.state is CircuitState.OPEN
+    for ticket in slow:
+        ticket.success()
+    assert breaker.state is CircuitState.OPEN
+
+
+async def test_cancelled_probe_frees_the_slot_for_the_next_caller() -> None:
+    clock = FakeClock()
+    breaker = _breaker(clock, threshold=1, timeout=5)
+    breaker.allow().failure(errors.ServiceUnavailableError("x"))
+    clock.advance(5)
+    probe = breaker.allow()
+    assert probe.is_probe
+    assert breaker.try_allow() is None
+    probe.release()
+    second = breaker.allow()
+    assert second.is_probe
+    second.success()
+    assert breaker.state is CircuitState.CLOSED
+
+
+async def test_a_hung_probe_loses_its_lease_after_the_recovery_timeout() -> None:
+    clock = FakeClock()
+    breaker = _breaker(clock, threshold=1, timeout=5)
+    breaker.allow().failure(errors.ServiceUnavailableError("x"))
+    clock.advance(5)
+    hung = breaker.allow()
+    clock.advance(4)
+    assert breaker.try_allow() is None
+    clock.advance(1)
+    fresh = breaker.allow()
+    hung.success()  # too late: its verdict no longer counts
+    assert breaker.state is CircuitState.HALF_OPEN
+    fresh.failure(errors.ServiceUnavailableError("still down"))
+    assert breaker.state is CircuitState.OPEN
+
+
+async def test_ticketless_reports_drive_the_same_cycle() -> None:
+    clock = FakeClock()
+    breaker = _breaker(clock, threshold=2, timeout=1)
+    breaker.record_failure(errors.ServiceUnavailableError("x"))
+    breaker.record_failure(errors.InvalidRequestError("neutral"))
+    breaker.record_failure(errors.ServiceUnavailableError("x"))
+    assert breaker.state is CircuitState.OPEN
+    clock.advance(1)
+    breaker.allow()
+    breaker.record_success()
+    assert breaker.state is CircuitState.CLOSED
+
+
+def test_transition_callback_and_log(caplog: pytest.LogCaptureFixture) -> None:
+    seen = []
+    breaker = CircuitBreaker(1, 1.0, clock=FakeClock(), name="claude", on_transition=seen.append)
+    with caplog.at_level("INFO", logger="greenlang_llm.circuit_breaker"):
+        breaker.allow().failure(errors.ServiceUnavailableError("down", status_code=503))
+    assert [t.to_state for t in seen] == [CircuitState.OPEN]
+    assert "circuit claude: closed -> open" in caplog.text
+    assert "1 consecutive failures" in seen[0].reason
+
+
+@pytest.mark.parametrize(("threshold", "timeout"), [(0, 1.0), (-1, 1.0), (True, 1.0), (1, -1.0)])
+def test_invalid_parameters_are_rejected(threshold: int, timeout: float) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        CircuitBreaker(threshold, timeout)
