@@ -1,0 +1,281 @@
+"""The storage interface every ledger backend implements, and the SQL they share.
+
+A backend supplies four primitives — a read, a one-statement write, the batch
+write of usage rows (with their hourly rollup, in one transaction) and close —
+and inherits the rest: group commit, budgets, alert claims and the report
+queries. All SQL here is written with ``?`` placeholders; a backend may
+rewrite them (PostgreSQL uses ``%s``).
+
+Reports read the per-hour rollup for the whole hours of a range and the raw
+rows only for its two partial edge hours, so a summary over a million rows
+reads a few thousand rows.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from .group_commit import GroupCommitter
+from .records import BudgetRecord, UsageRecord
+
+__all__ = ["HOUR_US", "LedgerStorage", "SummaryRow"]
+
+HOUR_US = 3_600_000_000
+MIN_US = -(2**62)
+MAX_US = 2**62
+
+SummaryRow = tuple[str, str, str, str, int, int, int]
+"""(tenant_id, provider, agent_id, model_id, requests, total_tokens, cost_nanos)."""
+
+RECORD_COLUMNS = (
+    "ts_us, provider, tenant_id, agent_id, model_id, input_tokens, output_tokens, total_tokens, "
+    "cache_read_tokens, cache_write_tokens, input_cost_nanos, output_cost_nanos, total_cost_nanos, "
+    "estimated, request_id"
+)
+INSERT_RECORD = f"INSERT INTO usage_records ({RECORD_COLUMNS}) VALUES ({', '.join('?' * 15)})"
+INSERT_RECORD_ONCE = INSERT_RECORD + " ON CONFLICT (request_id) DO NOTHING"
+UPSERT_HOURLY = (
+    "INSERT INTO usage_hourly (hour_us, tenant_id, provider, agent_id, model_id, requests, "
+    "input_tokens, output_tokens, total_tokens, cost_nanos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (hour_us, tenant_id, provider, agent_id, model_id) DO UPDATE SET "
+    "requests = usage_hourly.requests + excluded.requests, "
+    "input_tokens = usage_hourly.input_tokens + excluded.input_tokens, "
+    "output_tokens = usage_hourly.output_tokens + excluded.output_tokens, "
+    "total_tokens = usage_hourly.total_tokens + excluded.total_tokens, "
+    "cost_nanos = usage_hourly.cost_nanos + excluded.cost_nanos"
+)
+
+
+def record_params(r: UsageRecord) -> tuple[Any, ...]:
+    return (
+        r.ts_us,
+        r.provider,
+        r.tenant_id,
+        r.agent_id,
+        r.model_id,
+        r.input_tokens,
+        r.output_tokens,
+        r.total_tokens,
+        r.cache_read_tokens,
+        r.cache_write_tokens,
+        r.input_cost_nanos,
+        r.output_cost_nanos,
+        r.total_cost_nanos,
+        int(r.estimated),
+        r.request_id,
+    )
+
+
+def rollup_params(records: Sequence[UsageRecord]) -> list[tuple[Any, ...]]:
+    """Aggregate rows per (hour, tenant, provider, agent, model), sorted so writers lock in one order."""
+    agg: dict[tuple[int, str, str, str, str], list[int]] = {}
+    for r in records:
+        key = (r.ts_us - r.ts_us % HOUR_US, r.tenant_id, r.provider, r.agent_id, r.model_id)
+        acc = agg.get(key)
+        if acc is None:
+            agg[key] = [1, r.input_tokens, r.output_tokens, r.total_tokens, r.total_cost_nanos]
+        else:
+            acc[0] += 1
+            acc[1] += r.input_tokens
+            acc[2] += r.output_tokens
+            acc[3] += r.total_tokens
+            acc[4] += r.total_cost_nanos
+    return [(*key, *vals) for key, vals in sorted(agg.items())]
+
+
+def row_to_record(row: Sequence[Any]) -> UsageRecord:
+    """A ``SELECT id, <RECORD_COLUMNS>`` row (id first) as a record."""
+    return UsageRecord(
+        ts_us=int(row[1]),
+        provider=row[2],
+        tenant_id=row[3],
+        agent_id=row[4],
+        model_id=row[5],
+        input_tokens=int(row[6]),
+        output_tokens=int(row[7]),
+        total_tokens=int(row[8]),
+        cache_read_tokens=int(row[9]),
+        cache_write_tokens=int(row[10]),
+        input_cost_nanos=int(row[11]),
+        output_cost_nanos=int(row[12]),
+        total_cost_nanos=int(row[13]),
+        estimated=bool(row[14]),
+        request_id=row[15],
+    )
+
+
+def _edges(start_us: int, end_us: int) -> tuple[tuple[int, int] | None, list[tuple[int, int]]]:
+    """Split ``[start, end)`` into whole hours (for the rollup) and partial edge ranges (raw rows)."""
+    first = -(-start_us // HOUR_US) * HOUR_US
+    last = end_us - end_us % HOUR_US
+    if first >= last:
+        return None, [(start_us, end_us)] if start_us < end_us else []
+    edges = []
+    if start_us < first:
+        edges.append((start_us, first))
+    if last < end_us:
+        edges.append((last, end_us))
+    return (first, last), edges
+
+
+class LedgerStorage(ABC):
+    """A durable ledger: usage rows, hourly rollup, budgets and fired alerts."""
+
+    url: str
+
+    def __init__(self) -> None:
+        self._committer: GroupCommitter[UsageRecord, bool] = GroupCommitter(self._write_records)
+        self._closed = False
+        self._close_lock = threading.Lock()
+
+    # -- primitives a backend implements --------------------------------------------------------
+    @abstractmethod
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement in its own committed transaction; return the affected row count."""
+
+    @abstractmethod
+    def _write_records(self, records: list[UsageRecord]) -> list[bool]:
+        """Insert rows and their rollup in one durable transaction; True where a row was written."""
+
+    @abstractmethod
+    def _close(self) -> None: ...
+
+    # -- usage -----------------------------------------------------------------------------------
+    def insert_many(self, records: Sequence[UsageRecord]) -> list[bool]:
+        """Durably insert; a duplicate ``request_id`` is skipped (False in the result)."""
+        if not records:
+            return []
+        return self._committer.submit(records)
+
+    @property
+    def commits(self) -> int:
+        return self._committer.commits
+
+    def count_records(self) -> int:
+        return int(self._read("SELECT COUNT(*) FROM usage_records")[0][0])
+
+    def iter_records(self, start_us: int, end_us: int, chunk: int = 5000) -> Iterator[UsageRecord]:
+        """Rows with ``start <= ts < end`` in (timestamp, id) order, read in chunks (keyset paging)."""
+        sql = (
+            f"SELECT id, {RECORD_COLUMNS} FROM usage_records WHERE ts_us < ? AND "
+            "(ts_us > ? OR (ts_us = ? AND id > ?)) ORDER BY ts_us, id LIMIT ?"
+        )
+        last_ts, last_id = start_us, -1
+        while True:
+            rows = self._read(sql, (end_us, last_ts, last_ts, last_id, chunk))
+            for row in rows:
+                yield row_to_record(row)
+            if len(rows) < chunk:
+                return
+            last_ts, last_id = int(rows[-1][1]), int(rows[-1][0])
+
+    def summary_rows(self, start_us: int, end_us: int, tenant_id: str | None) -> list[SummaryRow]:
+        whole, edges = _edges(start_us, end_us)
+        tenant_sql, tenant_args = (" AND tenant_id = ?", (tenant_id,)) if tenant_id is not None else ("", ())
+        dims = "tenant_id, provider, agent_id, model_id"
+        out: list[SummaryRow] = []
+        if whole is not None:
+            out += self._summary(
+                f"SELECT {dims}, SUM(requests), SUM(total_tokens), SUM(cost_nanos) FROM usage_hourly "
+                f"WHERE hour_us >= ? AND hour_us < ?{tenant_sql} GROUP BY {dims}",
+                (*whole, *tenant_args),
+            )
+        for lo, hi in edges:
+            out += self._summary(
+                f"SELECT {dims}, COUNT(*), SUM(total_tokens), SUM(total_cost_nanos) FROM usage_records "
+                f"WHERE ts_us >= ? AND ts_us < ?{tenant_sql} GROUP BY {dims}",
+                (lo, hi, *tenant_args),
+            )
+        return out
+
+    def _summary(self, sql: str, params: Sequence[Any]) -> list[SummaryRow]:
+        return [(a, b, c, d, int(n), int(t), int(x)) for a, b, c, d, n, t, x in self._read(sql, params)]
+
+    def hourly_costs(self, start_us: int, end_us: int, tenant_id: str | None) -> dict[int, int]:
+        """Cost per hour bucket (hour start in µs) for ``[start, end)``."""
+        whole, edges = _edges(start_us, end_us)
+        tenant_sql, tenant_args = (" AND tenant_id = ?", (tenant_id,)) if tenant_id is not None else ("", ())
+        out: dict[int, int] = {}
+        rows: list[tuple[Any, ...]] = []
+        if whole is not None:
+            rows += self._read(
+                f"SELECT hour_us, SUM(cost_nanos) FROM usage_hourly WHERE hour_us >= ? AND hour_us < ?"
+                f"{tenant_sql} GROUP BY hour_us",
+                (*whole, *tenant_args),
+            )
+        for lo, hi in edges:
+            rows += self._read(
+                f"SELECT ts_us - (ts_us % {HOUR_US}), SUM(total_cost_nanos) FROM usage_records "
+                f"WHERE ts_us >= ? AND ts_us < ?{tenant_sql} GROUP BY ts_us - (ts_us % {HOUR_US})",
+                (lo, hi, *tenant_args),
+            )
+        for hour, cost in rows:
+            out[int(hour)] = out.get(int(hour), 0) + int(cost)
+        return out
+
+    def tenant_hourly_costs(self, start_us: int) -> list[tuple[str, int, int]]:
+        """(tenant, hour, cost) for every hour from ``start_us`` on: rebuilds month-to-date state."""
+        rows = self._read(
+            "SELECT tenant_id, hour_us, SUM(cost_nanos) FROM usage_hourly WHERE hour_us >= ? "
+            "GROUP BY tenant_id, hour_us",
+            (start_us - start_us % HOUR_US,),
+        )
+        return [(t, int(h), int(c)) for t, h, c in rows]
+
+    def tenant_totals(self) -> dict[str, int]:
+        """All-time cost per tenant (for budgets that never reset)."""
+        rows = self._read("SELECT tenant_id, SUM(cost_nanos) FROM usage_hourly GROUP BY tenant_id")
+        return {t: int(c) for t, c in rows}
+
+    # -- budgets and alerts --------------------------------------------------------------------
+    def save_budget(self, budget: BudgetRecord, now_us: int) -> None:
+        self._write(
+            "INSERT INTO budgets (tenant_id, limit_nanos, thresholds, hard_limit, updated_us) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant_id) DO UPDATE SET "
+            "limit_nanos = excluded.limit_nanos, thresholds = excluded.thresholds, "
+            "hard_limit = excluded.hard_limit, updated_us = excluded.updated_us",
+            (
+                budget.tenant_id,
+                budget.limit_nanos,
+                json.dumps(list(budget.thresholds)),
+                int(budget.hard_limit),
+                now_us,
+            ),
+        )
+
+    def load_budgets(self) -> dict[str, BudgetRecord]:
+        rows = self._read("SELECT tenant_id, limit_nanos, thresholds, hard_limit FROM budgets")
+        return {
+            t: BudgetRecord(t, int(limit), tuple(float(x) for x in json.loads(th)), bool(hard))
+            for t, limit, th, hard in rows
+        }
+
+    def claim_alert(
+        self, tenant_id: str, period: str, threshold: float, now_us: int, cost_nanos: int
+    ) -> bool:
+        """Record that an alert fired; False when it had already fired (by us or another process)."""
+        return (
+            self._write(
+                "INSERT INTO budget_alerts (tenant_id, period, threshold, fired_us, cost_nanos) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant_id, period, threshold) DO NOTHING",
+                (tenant_id, period, repr(float(threshold)), now_us, cost_nanos),
+            )
+            == 1
+        )
+
+    def fired_alerts(self, period: str) -> set[tuple[str, float]]:
+        rows = self._read("SELECT tenant_id, threshold FROM budget_alerts WHERE period = ?", (period,))
+        return {(t, float(th)) for t, th in rows}
+
+    def close(self) -> None:
+        with self._close_lock:
+            if not self._closed:
+                self._closed = True
+                self._close()

@@ -1,0 +1,91 @@
+"""Schema versions of the ledger, applied in order inside one transaction each.
+
+A ``schema_version`` table records what was applied, so opening an old ledger
+upgrades it and opening a current one does nothing. Each step is written once
+per dialect (SQLite, PostgreSQL); they differ only in the id column type.
+A new version is appended here, never edited in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["MIGRATIONS", "Migration", "latest_version"]
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    description: str
+    sqlite: tuple[str, ...]
+    postgresql: tuple[str, ...]
+
+
+def _v1(id_column: str) -> tuple[str, ...]:
+    return (
+        f"""CREATE TABLE usage_records (
+            id {id_column},
+            ts_us BIGINT NOT NULL,
+            provider TEXT NOT NULL,
+            tenant_id TEXT NOT NULL,
+            agent_id TEXT NOT NULL,
+            model_id TEXT NOT NULL,
+            input_tokens BIGINT NOT NULL,
+            output_tokens BIGINT NOT NULL,
+            total_tokens BIGINT NOT NULL,
+            cache_read_tokens BIGINT NOT NULL DEFAULT 0,
+            cache_write_tokens BIGINT NOT NULL DEFAULT 0,
+            input_cost_nanos BIGINT NOT NULL,
+            output_cost_nanos BIGINT NOT NULL,
+            total_cost_nanos BIGINT NOT NULL,
+            estimated SMALLINT NOT NULL DEFAULT 0,
+            request_id TEXT UNIQUE
+        )""",
+        "CREATE INDEX ix_usage_tenant_ts ON usage_records (tenant_id, ts_us)",
+        "CREATE INDEX ix_usage_ts ON usage_records (ts_us)",
+        # Per-hour rollup maintained in the same transaction as each insert: reports over
+        # millions of rows read thousands of rollup rows plus the two partial edge hours.
+        """CREATE TABLE usage_hourly (
+            hour_us BIGINT NOT NULL,
+            tenant_id TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            agent_id TEXT NOT NULL,
+            model_id TEXT NOT NULL,
+            requests BIGINT NOT NULL,
+            input_tokens BIGINT NOT NULL,
+            output_tokens BIGINT NOT NULL,
+            total_tokens BIGINT NOT NULL,
+            cost_nanos BIGINT NOT NULL,
+            PRIMARY KEY (hour_us, tenant_id, provider, agent_id, model_id)
+        )""",
+        "CREATE INDEX ix_hourly_tenant ON usage_hourly (tenant_id, hour_us)",
+        """CREATE TABLE budgets (
+            tenant_id TEXT PRIMARY KEY,
+            limit_nanos BIGINT NOT NULL,
+            thresholds TEXT NOT NULL,
+            hard_limit SMALLINT NOT NULL,
+            updated_us BIGINT NOT NULL
+        )""",
+        """CREATE TABLE budget_alerts (
+            tenant_id TEXT NOT NULL,
+            period TEXT NOT NULL,
+            threshold TEXT NOT NULL,
+            fired_us BIGINT NOT NULL,
+            cost_nanos BIGINT NOT NULL,
+            PRIMARY KEY (tenant_id, period, threshold)
+        )""",
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        version=1,
+        description="usage records, hourly rollup, budgets, fired alerts",
+        sqlite=_v1("INTEGER PRIMARY KEY"),
+        postgresql=_v1("BIGSERIAL PRIMARY KEY"),
+    ),
+)
+
+
+def latest_version() -> int:
+    return MIGRATIONS[-1].version

@@ -1,0 +1,176 @@
+"""Ledger rows and the exact-money conversions every backend shares.
+
+Money enters the library as floats (the ``TokenUsage`` edge) and is stored as
+integer nano-dollars: ``Decimal(str(x))`` keeps what the caller wrote (0.1 is
+0.1, not 0.1000000000000000055), and integers sum exactly in SQL. Floats come
+back only at the API edge (``nanos_to_usd``); exports use exact decimal strings.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any
+
+from .._errors import InvalidRequestError
+from .._types import TokenUsage
+
+__all__ = [
+    "NANOS_PER_USD",
+    "BudgetRecord",
+    "UsageRecord",
+    "build_record",
+    "from_us",
+    "nanos_to_decimal_str",
+    "nanos_to_usd",
+    "to_us",
+    "usd_to_nanos",
+]
+
+NANOS_PER_USD = 1_000_000_000
+_NANO = Decimal("1e-9")
+_MAX_NANOS = 2**62  # far above any real bill; keeps SQL SUM() inside BIGINT
+_MAX_COUNT = 2**53
+
+
+def usd_to_nanos(value: Any, name: str = "amount") -> int:
+    """Exact nano-dollars of a float/int/Decimal/str amount; rejects NaN, inf, negatives, non-numbers."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
+        raise InvalidRequestError(f"{name} must be a number, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidRequestError(f"{name} must be a finite number, got {value}")
+    try:
+        dec = value if isinstance(value, Decimal) else Decimal(str(value))
+    except InvalidOperation as exc:
+        raise InvalidRequestError(f"{name} must be a number, got {value!r}") from exc
+    if not dec.is_finite():
+        raise InvalidRequestError(f"{name} must be a finite number, got {value}")
+    if dec < 0:
+        raise InvalidRequestError(f"{name} must not be negative, got {value}")
+    nanos = int((dec / _NANO).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    if nanos > _MAX_NANOS:
+        raise InvalidRequestError(f"{name} is implausibly large: {value}")
+    return nanos
+
+
+def nanos_to_usd(nanos: int) -> float:
+    return nanos / NANOS_PER_USD
+
+
+def nanos_to_decimal_str(nanos: int) -> str:
+    """``10500000`` → ``"0.0105"``: exact, no exponent, at least one decimal place."""
+    sign = "-" if nanos < 0 else ""
+    whole, frac = divmod(abs(nanos), NANOS_PER_USD)
+    frac_s = f"{frac:09d}".rstrip("0") or "0"
+    return f"{sign}{whole}.{frac_s}"
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_utc(value: datetime | date, *, end_of_day: bool = False) -> datetime:
+    """Aware UTC datetime; naive means UTC; a ``date`` is its midnight (or the next one with end_of_day)."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, date):
+        start = datetime(value.year, value.month, value.day, tzinfo=UTC)
+        return start + timedelta(days=1) if end_of_day else start
+    raise InvalidRequestError(f"expected a datetime or date, got {type(value).__name__}")
+
+
+def to_us(value: datetime) -> int:
+    """Microseconds since the Unix epoch (UTC): the ledger's timestamp column."""
+    delta = to_utc(value) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    """One row of the ledger, already validated and converted to integers."""
+
+    ts_us: int
+    provider: str
+    tenant_id: str
+    agent_id: str
+    model_id: str
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    input_cost_nanos: int
+    output_cost_nanos: int
+    total_cost_nanos: int
+    estimated: bool = False
+    request_id: str | None = None
+
+    @property
+    def timestamp(self) -> datetime:
+        return from_us(self.ts_us)
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetRecord:
+    tenant_id: str
+    limit_nanos: int
+    thresholds: tuple[float, ...]
+    hard_limit: bool
+
+
+def _text(name: str, value: Any, *, required: bool = True) -> str:
+    if not isinstance(value, str):
+        raise InvalidRequestError(f"{name} must be a string, got {type(value).__name__}")
+    if required and not value.strip():
+        raise InvalidRequestError(f"{name} must not be empty")
+    if len(value) > 512:
+        raise InvalidRequestError(f"{name} is too long ({len(value)} characters, at most 512)")
+    return value
+
+
+def _count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidRequestError(f"usage.{name} must be an integer, got {type(value).__name__}")
+    if value < 0 or value > _MAX_COUNT:
+        raise InvalidRequestError(f"usage.{name} must be between 0 and 2**53, got {value}")
+    return value
+
+
+def build_record(
+    provider: Any,
+    tenant_id: Any,
+    agent_id: Any,
+    model_id: Any,
+    usage: Any,
+    ts: datetime,
+    request_id: Any = None,
+) -> UsageRecord:
+    """Validate one usage and turn it into a ledger row; raises ``InvalidRequestError`` (a ValueError)."""
+    if not isinstance(usage, TokenUsage):
+        raise InvalidRequestError(f"usage must be a TokenUsage, got {type(usage).__name__}")
+    if request_id is not None:
+        request_id = _text("request_id", request_id)
+    if not isinstance(ts, datetime):
+        raise InvalidRequestError(f"timestamp must be a datetime, got {type(ts).__name__}")
+    return UsageRecord(
+        ts_us=to_us(ts),
+        provider=_text("provider", provider),
+        tenant_id=_text("tenant_id", tenant_id),
+        agent_id=_text("agent_id", agent_id, required=False),
+        model_id=_text("model_id", model_id, required=False),
+        input_tokens=_count("input_tokens", usage.input_tokens),
+        output_tokens=_count("output_tokens", usage.output_tokens),
+        total_tokens=_count("total_tokens", usage.total_tokens),
+        cache_read_tokens=_count("cache_read_tokens", usage.cache_read_tokens),
+        cache_write_tokens=_count("cache_write_tokens", usage.cache_write_tokens),
+        input_cost_nanos=usd_to_nanos(usage.input_cost_usd, "usage.input_cost_usd"),
+        output_cost_nanos=usd_to_nanos(usage.output_cost_usd, "usage.output_cost_usd"),
+        total_cost_nanos=usd_to_nanos(usage.total_cost_usd, "usage.total_cost_usd"),
+        estimated=bool(usage.estimated),
+        request_id=request_id,
+    )

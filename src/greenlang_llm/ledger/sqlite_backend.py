@@ -1,0 +1,114 @@
+"""The embedded ledger: one SQLite file in WAL mode.
+
+Durability (the default, ``synchronous=NORMAL`` with WAL): a committed
+transaction is in the WAL file before ``track_usage`` returns, so killing the
+process — even ``kill -9`` — loses nothing acknowledged. A power loss or OS
+crash may lose the last transactions before the next checkpoint (never
+corrupts the file). ``sqlite:///file.db?synchronous=full`` fsyncs the WAL on
+every commit and survives power loss too, at a lower single-writer rate; group
+commit shares that fsync between concurrent writers.
+
+One connection, guarded by a lock, serves reads and writes (``check_same_thread``
+off); SQLite allows one writer at a time anyway, and group commit keeps that
+writer busy with large transactions.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from .base import (
+    INSERT_RECORD,
+    INSERT_RECORD_ONCE,
+    UPSERT_HOURLY,
+    LedgerStorage,
+    record_params,
+    rollup_params,
+)
+from .migrations import MIGRATIONS
+from .records import UsageRecord
+
+__all__ = ["SQLiteLedger"]
+
+
+class SQLiteLedger(LedgerStorage):
+    def __init__(self, path: str, synchronous: str = "normal", timeout: float = 30.0) -> None:
+        super().__init__()
+        self.path = path
+        self.url = "sqlite:///" + path
+        if path != ":memory:":
+            parent = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(parent):
+                raise ValueError(f"ledger directory does not exist: {parent} (for sqlite:///{path})")
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL" if path != ":memory:" else "PRAGMA journal_mode=MEMORY")
+        self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.execute("PRAGMA cache_size=-65536")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+                row = cur.execute("SELECT MAX(version) FROM schema_version").fetchone()
+                current = int(row[0]) if row and row[0] is not None else 0
+                for migration in MIGRATIONS:
+                    if migration.version > current:
+                        for statement in migration.sqlite:
+                            cur.execute(statement)
+                        cur.execute("INSERT INTO schema_version (version) VALUES (?)", (migration.version,))
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+
+    def schema_version(self) -> int:
+        return int(self._read("SELECT MAX(version) FROM schema_version")[0][0])
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.execute(sql, params)
+                count = cur.rowcount
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            return count
+
+    def _write_records(self, records: list[UsageRecord]) -> list[bool]:
+        written = [True] * len(records)
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.executemany(INSERT_RECORD, [record_params(r) for r in records if r.request_id is None])
+                for i, r in enumerate(records):
+                    if r.request_id is not None:
+                        cur.execute(INSERT_RECORD_ONCE, record_params(r))
+                        written[i] = cur.rowcount == 1
+                kept = records if all(written) else [r for r, w in zip(records, written, strict=True) if w]
+                cur.executemany(UPSERT_HOURLY, rollup_params(kept))
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        return written
+
+    def _close(self) -> None:
+        with self._lock:
+            self._conn.close()
