@@ -1,0 +1,604 @@
+"""What the Anthropic and OpenAI providers share: keys, base URLs, the pool, retries.
+
+Both providers talk HTTP directly over one pooled ``aiohttp.ClientSession`` per
+provider instance (keep-alive, ``max_connections``), created lazily inside the
+running event loop, because the vendor SDKs add 0.4-0.8 ms and a heavy import
+to every call. Only the payloads differ per API; those come from ``wire/``.
+
+Safety rules enforced here, once, for both:
+
+- The API key is resolved from the argument, else the environment, at the
+  first call (so providers can be built before keys exist), wrapped in
+  :class:`Secret` and never put into a repr, a log record or an exception
+  message (upstream error messages are scrubbed of it too).
+- With ``GREENLANG_LLM_LOOPBACK_ONLY=1`` a base URL whose host is not
+  loopback is refused before any connection: tests can never reach a real API.
+- Transport failures become our error tree: timeouts are
+  ``ProviderTimeoutError``, resets and refusals ``ProviderConnectionError``
+  (both retryable); HTTP errors go through ``error_from_http``.
+- Retries use ``RetryPolicy`` (sleep, clock and RNG injectable); an optional
+  rate limiter is acquired before every attempt and cooled down by a 429's
+  ``retry-after``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import random
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+from urllib.parse import urlsplit
+
+import aiohttp
+import orjson
+
+from .._errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitError,
+    ServiceUnavailableError,
+    StreamInterruptedError,
+    error_from_http,
+)
+from .._types import GenerationRequest, GenerationResponse, ProviderHealth, StreamChunk, TokenUsage
+from ..retry import Backoff, RetryPolicy
+from .base_provider import BaseLLMProvider
+
+if TYPE_CHECKING:
+    from ..rate_limiter import RateLimiter
+    from ..wire._common import ParsedResponse
+    from ..wire.sse import ServerSentEvent
+
+__all__ = ["LOOPBACK_ENV", "HttpProvider", "Secret", "check_base_url", "is_loopback_host"]
+
+LOOPBACK_ENV = "GREENLANG_LLM_LOOPBACK_ONLY"
+USER_AGENT = "greenlang-llm/0.1"
+
+logger = logging.getLogger("greenlang_llm.providers")
+T = TypeVar("T")
+
+
+class Secret:
+    """An API key that cannot leak through ``repr``/``str``/f-strings."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:  # pickling a provider must not write the key to disk
+        raise TypeError("Secret cannot be pickled")
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(url: str, provider: str) -> None:
+    """Refuse malformed URLs, and non-loopback hosts under the loopback guard."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidRequestError(f"{provider}: base URL must be http(s)://host[:port][/path], got {url!r}")
+    if os.environ.get(LOOPBACK_ENV, "") not in ("", "0") and not is_loopback_host(parts.hostname):
+        raise InvalidRequestError(
+            f"{provider}: {LOOPBACK_ENV} is set and base URL host {parts.hostname!r} is not loopback; "
+            "refusing to contact a real provider"
+        )
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value.strip() or None if value is not None else None
+
+
+async def _asyncio_sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
+class WireStreamParser(Protocol):
+    """What ``wire.anthropic.StreamParser`` and ``wire.openai.StreamParser`` both offer."""
+
+    done: bool
+
+    @property
+    def text(self) -> str: ...
+
+    def feed(self, event: ServerSentEvent) -> str | None: ...
+
+    def finish(self) -> ParsedResponse: ...
+
+
+class _SSEReader:
+    """Pulls text deltas out of an open streaming response, one network read at a time.
+
+    Every failure while reading is a ``StreamInterruptedError`` carrying the text
+    so far: a cut connection, an idle timeout, an error event, a stream that ends
+    before its terminal event. Whether that is retried is decided by the caller
+    (only before the first delta was handed out).
+    """
+
+    __slots__ = ("_decoder", "_eof", "_queue", "parser", "provider", "resp")
+
+    def __init__(self, resp: aiohttp.ClientResponse, parser: WireStreamParser, provider: str) -> None:
+        from ..wire.sse import SSEDecoder
+
+        self.resp = resp
+        self.parser = parser
+        self.provider = provider
+        self._decoder = SSEDecoder()
+        self._queue: deque[str] = deque()
+        self._eof = False
+
+    def _feed(self, events: Any) -> None:
+        for event in events:
+            delta = self.parser.feed(event)
+            if delta:
+                self._queue.append(delta)
+            if self.parser.done:
+                return
+
+    async def next_text(self) -> str | None:
+        """The next text delta, or None once the stream completed properly."""
+        while True:
+            if self._queue:
+                return self._queue.popleft()
+            if self.parser.done:
+                return None
+            if self._eof:
+                self.parser.finish()  # raises: the stream ended without its terminal event
+                return None
+            try:
+                data = await self.resp.content.readany()
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                what = "idle timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+                raise StreamInterruptedError(
+                    f"{self.provider}: stream cut ({what}) after {len(self.parser.text)} characters",
+                    provider=self.provider,
+                    partial_text=self.parser.text,
+                ) from None
+            if data:
+                self._feed(self._decoder.feed(data))
+            else:
+                self._eof = True
+                self._feed(self._decoder.flush())
+
+    async def drain(self) -> None:
+        """After the terminal event: read the (empty) rest so the connection is reused."""
+        try:
+            if not self.resp.content.at_eof():
+                async with asyncio.timeout(1.0):
+                    await self.resp.read()
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            self.resp.close()
+        finally:
+            self.resp.release()
+
+    def close(self) -> None:
+        """Drop the connection now (unread body: it cannot go back to the pool)."""
+        self.resp.close()
+
+
+class HttpProvider(BaseLLMProvider):
+    """Base of the HTTP providers: configuration, pool, retry loop, health check.
+
+    Subclasses set the class attributes and implement ``_auth_headers``.
+    """
+
+    key_env: ClassVar[str]
+    base_url_env: ClassVar[str]
+    default_base_url: ClassVar[str]
+    models_path: ClassVar[str]
+    """Path of the models list below the base URL: the health probe."""
+
+    def __init__(
+        self,
+        model_id: str,
+        api_key: str | None = None,
+        max_retries: int = 4,
+        base_delay: float = 1.0,
+        max_delay: float = 8.0,
+        timeout: float = 60.0,
+        max_connections: int = 100,
+        base_url: str | None = None,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        rate_limiter: RateLimiter | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        clock: Callable[[], float] | None = None,
+        rng: random.Random | None = None,
+        max_retry_after: float = 60.0,
+        first_token_timeout: float | None = None,
+        idle_timeout: float | None = None,
+        health_timeout: float = 10.0,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if not isinstance(model_id, str) or not model_id:
+            raise InvalidRequestError(f"{self.name}: model_id must be a non-empty string")
+        for label, value in (("timeout", timeout), ("health_timeout", health_timeout)):
+            if not value > 0:
+                raise InvalidRequestError(f"{self.name}: {label} must be positive, got {value!r}")
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
+            raise InvalidRequestError(f"{self.name}: max_connections must be a positive integer")
+        self.model_id = model_id
+        self.max_retries = max_retries
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.timeout = float(timeout)
+        self.max_connections = max_connections
+        self.first_token_timeout = float(first_token_timeout or timeout)
+        self.idle_timeout = float(idle_timeout or timeout)
+        self.health_timeout = float(health_timeout)
+        self._api_key = Secret(api_key) if api_key else None
+        self._base_url_arg = base_url.rstrip("/") if base_url else None
+        self._session = session
+        self._owns_session = session is None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._rate_limiter = rate_limiter
+        clock = clock or time.monotonic
+        self._clock = clock
+        self.retry_policy = RetryPolicy(
+            max_retries=max_retries,
+            backoff=Backoff(base_delay, max_delay),
+            max_retry_after=max_retry_after,
+            sleep=sleep or _asyncio_sleep,
+            clock=clock,
+            rng=rng or random.Random(),
+        )
+        self._extra_headers = dict(extra_headers or {})
+        self._headers: dict[str, str] | None = None
+        self._timeouts = aiohttp.ClientTimeout(total=self.timeout)
+        self.last_error: str | None = None
+        self.last_latency_ms: float | None = None
+
+    # -- configuration -------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """Argument, else ``*_BASE_URL``, else the public endpoint (read at call time)."""
+        return self._base_url_arg or (_env(self.base_url_env) or self.default_base_url).rstrip("/")
+
+    def _key(self) -> str:
+        if self._api_key is None:
+            value = _env(self.key_env)
+            if value is None:
+                raise AuthenticationError(
+                    f"{self.name}: no API key: pass api_key= or set the {self.key_env} environment variable",
+                    provider=self.name,
+                )
+            self._api_key = Secret(value)
+        return self._api_key.reveal()
+
+    def _auth_headers(self, key: str) -> dict[str, str]:
+        raise NotImplementedError
+
+    def _prepare(self) -> tuple[str, dict[str, str]]:
+        """Base URL and request headers; raises before any I/O if either is unusable."""
+        base = self.base_url
+        check_base_url(base, self.name)
+        if self._headers is None:
+            headers = {
+                "accept": "application/json",
+                "content-type": "application/json",
+                "user-agent": USER_AGENT,
+            }
+            headers.update(self._auth_headers(self._key()))
+            headers.update(self._extra_headers)
+            self._headers = headers
+        return base, self._headers
+
+    def __repr__(self) -> str:
+        key = "set" if (self._api_key is not None or _env(self.key_env)) else "missing"
+        return (
+            f"{type(self).__name__}(model_id={self.model_id!r}, base_url={self.base_url!r}, "
+            f"api_key=<{key}>, max_retries={self.max_retries}, timeout={self.timeout})"
+        )
+
+    # -- session -------------------------------------------------------------------------------
+
+    def _client(self) -> aiohttp.ClientSession:
+        """The pooled session of this provider, made in (and bound to) the running loop."""
+        session = self._session
+        if not self._owns_session and session is not None:
+            return session
+        loop = asyncio.get_running_loop()
+        if session is None or session.closed or self._session_loop is not loop:
+            connector = aiohttp.TCPConnector(limit=self.max_connections, ttl_dns_cache=300)
+            session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=None),
+                skip_auto_headers=("User-Agent",),
+            )
+            self._session, self._session_loop = session, loop
+        return session
+
+    async def close(self) -> None:
+        """Close the pool (an injected session belongs to its owner and stays open)."""
+        session, self._session = self._session, None
+        if (
+            self._owns_session and session is not None and not session.closed
+            and self._session_loop is asyncio.get_running_loop()
+        ):
+            await session.close()
+        self._session_loop = None
+
+    # -- errors --------------------------------------------------------------------------------
+
+    def _scrub(self, error: ProviderError) -> ProviderError:
+        """Remove the key from an error's text, whatever echoed it (upstream body, OS error)."""
+        key = self._api_key.reveal() if self._api_key is not None else None
+        if key and key in error.message:
+            error.message = error.message.replace(key, "[redacted]")
+            error.args = (error.message, *error.args[1:])
+        if error.provider is None:
+            error.provider = self.name
+        return error
+
+    def _http_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
+        error = self._scrub(error_from_http(status, headers, body, self.name))
+        if isinstance(error, RateLimitError) and error.retry_after and self._rate_limiter is not None:
+            self._rate_limiter.cool_down(error.retry_after)
+        return error
+
+    def _transport_error(self, exc: BaseException, what: str) -> ProviderError:
+        """Map an aiohttp/OS failure; never includes headers, so never the key."""
+        error: ProviderError
+        if isinstance(exc, TimeoutError):
+            error = ProviderTimeoutError(f"{self.name}: timed out {what}", provider=self.name)
+        elif isinstance(exc, aiohttp.ClientPayloadError):
+            error = ProviderConnectionError(f"{self.name}: connection lost {what}", provider=self.name)
+        else:
+            detail = str(exc) or type(exc).__name__
+            error = ProviderConnectionError(
+                f"{self.name}: {type(exc).__name__} {what}: {detail}", provider=self.name
+            )
+        return self._scrub(error)
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    def _deadline(self, call_timeout: float | None) -> float | None:
+        return None if call_timeout is None else self._clock() + call_timeout
+
+    def _attempt_timeout(self, limit: float, deadline: float | None) -> float:
+        if deadline is None:
+            return limit
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            raise ProviderTimeoutError(f"{self.name}: call deadline passed", provider=self.name)
+        return min(limit, remaining)
+
+    async def _throttle(self, tokens: int) -> None:
+        if self._rate_limiter is not None:
+            await self._rate_limiter.acquire(tokens)
+
+    async def _post(
+        self, url: str, headers: Mapping[str, str], body: bytes, deadline: float | None
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """One POST, body read in full, within ``timeout`` (and the call deadline)."""
+        timeout = self._timeouts
+        if deadline is not None:
+            timeout = aiohttp.ClientTimeout(total=self._attempt_timeout(self.timeout, deadline))
+        try:
+            async with self._client().post(url, data=body, headers=headers, timeout=timeout) as resp:
+                return resp.status, resp.headers, await resp.read()
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise self._transport_error(exc, "waiting for the answer") from None
+
+    async def _open_stream(
+        self, url: str, headers: Mapping[str, str], body: bytes, deadline: float | None
+    ) -> aiohttp.ClientResponse:
+        """POST a streaming request; return the open 2xx response (caller closes it)."""
+        limit = self._attempt_timeout(self.first_token_timeout, deadline)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=limit, sock_read=self.idle_timeout)
+        try:
+            async with asyncio.timeout(limit):
+                resp = await self._client().post(url, data=body, headers=headers, timeout=timeout)
+                if resp.status >= 300:
+                    try:
+                        data = await resp.read()
+                    finally:
+                        resp.release()
+                    raise self._http_error(resp.status, resp.headers, data)
+                return resp
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise self._transport_error(exc, "opening the stream") from None
+
+    async def _with_retries(
+        self, attempt: Callable[[], Awaitable[T]], deadline: float | None, what: str
+    ) -> T:
+        def on_retry(error: ProviderError, retry_number: int, wait: float) -> None:
+            logger.info(
+                "%s %s: retry %d/%d in %.3fs after %s",
+                self.name, what, retry_number + 1, self.retry_policy.max_retries, wait, error.message,
+            )
+
+        return await self.retry_policy.call(attempt, deadline=deadline, on_retry=on_retry)
+
+    async def _get_json_status(self, path: str) -> tuple[int, Mapping[str, str], bytes]:
+        base, headers = self._prepare()
+        timeout = aiohttp.ClientTimeout(total=min(self.timeout, self.health_timeout))
+        try:
+            async with self._client().get(base + path, headers=headers, timeout=timeout) as resp:
+                return resp.status, resp.headers, await resp.read()
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise self._transport_error(exc, "during the health check") from None
+
+    async def health_check(self) -> ProviderHealth:
+        """``GET {models}``: healthy on 2xx. Never raises; remembers latency and last error."""
+        started = time.perf_counter()
+        try:
+            status, headers, body = await self._get_json_status(self.models_path)
+            if status >= 300:
+                raise self._http_error(status, headers, body)
+        except ProviderError as error:
+            self.last_error = str(self._scrub(error))
+            return ProviderHealth(False, (time.perf_counter() - started) * 1000.0, self.last_error)
+        except Exception as exc:  # a probe must never take its caller down
+            self.last_error = f"{self.name}: health check failed: {type(exc).__name__}"
+            return ProviderHealth(False, (time.perf_counter() - started) * 1000.0, self.last_error)
+        self.last_latency_ms = (time.perf_counter() - started) * 1000.0
+        self.last_error = None
+        return ProviderHealth(True, self.last_latency_ms, None)
+
+    # -- the two calls -------------------------------------------------------------------------
+
+    generate_path: ClassVar[str]
+    """Path of the generation endpoint below the base URL."""
+
+    @property
+    def display_name(self) -> str:
+        """The name put on responses and used for pricing."""
+        return self.name
+
+    def _build_body(self, request: GenerationRequest, stream: bool) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _parse_body(self, raw: dict[str, Any]) -> ParsedResponse:
+        raise NotImplementedError
+
+    def _new_stream_parser(self) -> WireStreamParser:
+        raise NotImplementedError
+
+    def _cache_write_1h(self, raw_usage: Any) -> int:
+        """Cache-write tokens with a 1-hour TTL (priced higher); only Anthropic reports them."""
+        return 0
+
+    def _usage(
+        self, reported: TokenUsage | None, text: str, request: GenerationRequest, raw_usage: Any = None
+    ) -> TokenUsage:
+        """Price the reported usage; count locally (``estimated=True``) when none was reported,
+        so tokens produced are never free."""
+        from ..pricing import price_usage
+
+        if reported is None:
+            from ..tokens import count_request_tokens, count_text_tokens
+
+            return price_usage(
+                self.display_name, self.model_id,
+                count_request_tokens(request, self.model_id), count_text_tokens(text, self.model_id),
+                estimated=True,
+            )
+        return price_usage(
+            self.display_name, self.model_id, reported.input_tokens, reported.output_tokens,
+            reported.cache_read_tokens, reported.cache_write_tokens,
+            cache_write_1h_tokens=min(self._cache_write_1h(raw_usage), reported.cache_write_tokens),
+        )
+
+    async def generate(self, request: GenerationRequest) -> GenerationResponse:
+        started = time.perf_counter()
+        base, headers = self._prepare()
+        url = base + self.generate_path
+        body = orjson.dumps(self._build_body(request, False))
+        deadline = self._deadline(request.timeout)
+
+        async def attempt() -> tuple[dict[str, Any], ParsedResponse]:
+            await self._throttle(1)
+            status, resp_headers, data = await self._post(url, headers, body, deadline)
+            if status >= 300:
+                raise self._http_error(status, resp_headers, data)
+            try:
+                raw = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                raw = None
+            if not isinstance(raw, dict):
+                raise ServiceUnavailableError(
+                    f"{self.name}: HTTP {status} with a body that is not a JSON object",
+                    provider=self.name, status_code=status,
+                )
+            return raw, self._parse_body(raw)
+
+        raw, parsed = await self._with_retries(attempt, deadline, "generate")
+        usage = self._usage(parsed.usage, parsed.text, request, raw.get("usage"))
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        self.last_latency_ms = latency_ms
+        return GenerationResponse(
+            text=parsed.text,
+            provider=self.display_name,
+            model_id=parsed.model or self.model_id,
+            usage=usage,
+            finish_reason=parsed.finish_reason,
+            latency_ms=latency_ms,
+            raw=raw,
+        )
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamChunk]:
+        """Deltas as they arrive, then one chunk with ``finish_reason`` and priced usage.
+
+        Failures before the first delta are retried like ``generate``; after it,
+        any cut or error event raises ``StreamInterruptedError`` (with the text so
+        far) and is never retried here. Closing the generator early closes the
+        connection at once.
+        """
+        base, headers = self._prepare()
+        url = base + self.generate_path
+        body = orjson.dumps(self._build_body(request, True))
+        deadline = self._deadline(request.timeout)
+
+        async def attempt() -> tuple[_SSEReader, str | None]:
+            await self._throttle(1)
+            limit = self._attempt_timeout(self.first_token_timeout, deadline)
+            resp = await self._open_stream(url, headers, body, deadline)
+            reader = _SSEReader(resp, self._new_stream_parser(), self.name)
+            try:
+                async with asyncio.timeout(limit):
+                    return reader, await reader.next_text()
+            except TimeoutError:
+                reader.close()
+                raise ProviderTimeoutError(
+                    f"{self.name}: no stream data within {limit:g}s", provider=self.name
+                ) from None
+            except BaseException as exc:
+                reader.close()
+                if isinstance(exc, ProviderError):
+                    raise self._scrub(exc) from None
+                raise
+
+        reader, text = await self._with_retries(attempt, deadline, "stream")
+        try:
+            while text is not None:
+                yield StreamChunk(text, provider=self.display_name, model_id=self.model_id)
+                try:
+                    if deadline is None:
+                        text = await reader.next_text()
+                    else:
+                        async with asyncio.timeout(max(0.0, deadline - self._clock())):
+                            text = await reader.next_text()
+                except TimeoutError:
+                    raise StreamInterruptedError(
+                        f"{self.name}: call deadline passed mid-stream", provider=self.name,
+                        partial_text=reader.parser.text,
+                    ) from None
+                except ProviderError as error:
+                    raise self._scrub(error) from None
+            parsed = reader.parser.finish()
+            await reader.drain()
+            usage = self._usage(parsed.usage, parsed.text, request)
+            yield StreamChunk(
+                "", finish_reason=parsed.finish_reason, usage=usage,
+                provider=self.display_name, model_id=parsed.model or self.model_id,
+            )
+        finally:
+            reader.close()
