@@ -45,10 +45,12 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "WARNING").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level_name = os.environ.get("LOG_LEVEL", "WARNING").strip().upper() or "WARNING"
+    level = logging.getLevelName(level_name)
+    if not isinstance(level, int):  # an unknown LOG_LEVEL must not crash the CLI
+        print(f"warning: ignoring unknown LOG_LEVEL={level_name!r}; using WARNING", file=sys.stderr)
+        level = logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         parser, modules = _build_parser()
         args = parser.parse_args(argv)

@@ -1,0 +1,147 @@
+"""The HTML report: self-contained, escaped, exact, and rendered by a real browser."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from greenlang_llm.report import RunInfo, collect_report_data, percentile, render_html, write_html
+
+CHROMIUM = next(
+    (
+        p
+        for p in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"))
+        if p and Path(p).exists()
+    ),
+    None,
+)
+
+
+def test_report_data_sums_records_exactly(stub_tracker: Any) -> None:
+    data = collect_report_data(stub_tracker)
+    expected = sum((Decimal(r["total_cost_usd"]) for r in stub_tracker.records), Decimal(0))
+    assert data.total_cost_usd == expected
+    for dim in ("provider", "tenant_id", "agent_id", "model_id"):
+        rows = data.breakdown(dim)
+        assert sum((r.cost_usd for r in rows), Decimal(0)) == expected
+        assert sum(r.requests for r in rows) == len(stub_tracker.records)
+
+
+def test_cumulative_series_ends_at_each_tenants_total(stub_tracker: Any) -> None:
+    data = collect_report_data(stub_tracker)
+    series = data.cumulative_by_tenant()
+    assert set(series) == {"acme", "globex", "<script>x</script>"}
+    for tenant, points in series.items():
+        total = sum(Decimal(r["total_cost_usd"]) for r in stub_tracker.records if r["tenant_id"] == tenant)
+        assert points[0][1] == 0.0
+        assert points[-1][1] == pytest.approx(float(total))
+        assert [p[0] for p in points] == sorted(p[0] for p in points)
+    assert data.bucket() == timedelta(seconds=1)
+
+
+def test_budget_rows_come_from_check_budget(stub_tracker: Any) -> None:
+    data = collect_report_data(stub_tracker)
+    by_tenant = {b.tenant_id: b for b in data.budgets}
+    assert set(by_tenant) == {"acme", "globex"}  # the third tenant has no budget
+    assert by_tenant["acme"].limit_usd == pytest.approx(0.05)
+    assert by_tenant["acme"].percentage_used > 100
+    assert by_tenant["globex"].alert_level is None
+
+
+def test_tenant_filter_keeps_only_that_tenant(stub_tracker: Any) -> None:
+    data = collect_report_data(stub_tracker, tenant_id="globex")
+    assert {r.tenant_id for r in data.records} == {"globex"}
+    assert [b.tenant_id for b in data.budgets] == ["globex"]
+
+
+def test_page_is_self_contained_and_escapes_ledger_text(stub_tracker: Any, run_info: RunInfo) -> None:
+    page = render_html(collect_report_data(stub_tracker, run=run_info))
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<script" not in page.lower().replace("&lt;script", "")
+    assert "&lt;script&gt;x&lt;/script&gt;" in page
+    external = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)""", page)
+    assert external == []
+    assert re.findall(r"https?://[^\s\"'<>]+", page) == ["http://www.w3.org/2000/svg"] * page.count("<svg")
+    assert page.count("<svg") >= 5  # over time, provider, model, budgets, latency
+    for heading in (
+        "Cost over time per tenant",
+        "Cost by provider",
+        "Cost by model",
+        "Budget use against limits",
+        "Latency by provider",
+        "Circuit breaker transitions",
+        "Failovers",
+    ):
+        assert heading in page
+
+
+def test_page_without_run_info_says_what_is_missing(stub_tracker: Any) -> None:
+    page = render_html(collect_report_data(stub_tracker))
+    assert "no latency samples" in page
+    assert "a ledger alone does not hold them" in page
+
+
+def test_empty_ledger_renders() -> None:
+    class Empty:
+        def export_json(self, path: str, **_: Any) -> None:
+            Path(path).write_text('{"records": []}')
+
+    page = render_html(collect_report_data(Empty()))
+    assert "no data in this range" in page
+
+
+def test_write_html_replaces_the_file_atomically(tmp_path: Path, stub_tracker: Any) -> None:
+    target = tmp_path / "report.html"
+    target.write_text("old")
+    write_html(target, collect_report_data(stub_tracker))
+    assert target.read_text().startswith("<!DOCTYPE html>")
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_percentile_nearest_rank() -> None:
+    assert percentile([], 50) == 0.0
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0
+    assert percentile(range(1, 101), 95) == 95
+    assert percentile([5.0], 99) == 5.0
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (apt-get install chromium)")
+def test_report_renders_in_headless_chromium(tmp_path: Path, stub_tracker: Any, run_info: RunInfo) -> None:
+    page = write_html(tmp_path / "report.html", collect_report_data(stub_tracker, run=run_info))
+    cmd = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--dump-dom",
+        page.as_uri(),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dom = proc.stdout
+    assert dom.count("<svg") >= 5
+    assert 'class="series"' in dom  # the per-tenant lines
+    assert 'class="budget"' in dom
+    assert 'class="threshold"' in dom
+    assert "Cost over time per tenant" in dom
+
+
+def test_records_keep_time_order(stub_tracker: Any) -> None:
+    first = stub_tracker.records[0]["timestamp"]
+    count = len(stub_tracker.records)
+    stub_tracker.records.reverse()
+    data = collect_report_data(stub_tracker)
+    assert data.records[0].timestamp.isoformat() == first
+    assert len(data.records) == count
