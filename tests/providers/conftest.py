@@ -95,7 +95,9 @@ class Upstream:
 
     def http_fixture(self, name: str, **fields: Any) -> Upstream:
         status, headers, body = fixture_http(name)
-        return self.reply(status=status, headers={**headers, **fields.pop("headers", {})}, body=body, **fields)
+        return self.reply(
+            status=status, headers={**headers, **fields.pop("headers", {})}, body=body, **fields
+        )
 
     def sse_fixture(self, name: str, **fields: Any) -> Upstream:
         return self.reply(pieces=sse_events(fixture_bytes(name)), **fields)
@@ -119,7 +121,9 @@ class Upstream:
             data = reply.body if isinstance(reply.body, bytes) else orjson.dumps(reply.body)
             headers = {"content-type": "application/json", **reply.headers}
             return web.Response(status=reply.status, body=data, headers=headers)
-        resp = web.StreamResponse(status=reply.status, headers={"content-type": "text/event-stream", **reply.headers})
+        resp = web.StreamResponse(
+            status=reply.status, headers={"content-type": "text/event-stream", **reply.headers}
+        )
         await resp.prepare(request)
         self.open_streams += 1
         try:
@@ -147,7 +151,8 @@ async def upstream() -> AsyncIterator[Upstream]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     server = site._server
-    assert server is not None and server.sockets
+    assert server is not None
+    assert server.sockets
     port = server.sockets[0].getsockname()[1]
     up.base_url = f"http://127.0.0.1:{port}"
     try:
