@@ -1,0 +1,182 @@
+"""Report shaping on top of the ledger queries: date ranges, buckets, exports.
+
+Date rules (the public contract): ranges are inclusive and in UTC; a naive
+datetime is UTC; a ``date`` as the end covers that whole day. Internally a
+range is half-open ``[start_us, end_us)`` in epoch microseconds.
+
+Exports are written to a temporary file in the target directory, fsynced and
+renamed over the target, so a crash never leaves half a report.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from typing import IO, Any
+
+from .._errors import InvalidRequestError
+from .base import HOUR_US, MAX_US, MIN_US
+from .records import UsageRecord, nanos_to_decimal_str, nanos_to_usd, to_us, to_utc
+
+__all__ = [
+    "CSV_COLUMNS",
+    "atomic_text_file",
+    "bucket_series",
+    "record_dict",
+    "resolve_range",
+    "write_csv",
+    "write_json",
+]
+
+CSV_COLUMNS = (
+    "timestamp", "provider", "tenant_id", "agent_id", "model_id", "input_tokens", "output_tokens",
+    "total_tokens", "input_cost_usd", "output_cost_usd", "total_cost_usd",
+    "cache_read_tokens", "cache_write_tokens", "estimated", "request_id",
+)  # fmt: skip
+GRANULARITIES = ("hourly", "daily", "monthly")
+_MAX_BUCKETS = 1_000_000
+
+
+def _check_date(name: str, value: Any) -> None:
+    if value is not None and not isinstance(value, date):
+        raise InvalidRequestError(f"{name} must be a datetime or date, got {type(value).__name__}")
+
+
+def resolve_range(start: datetime | date | None, end: datetime | date | None) -> tuple[int, int]:
+    """Inclusive public dates → half-open epoch-µs range."""
+    _check_date("start_date", start)
+    _check_date("end_date", end)
+    start_us = MIN_US if start is None else to_us(to_utc(start))
+    if end is None:
+        end_us = MAX_US
+    elif isinstance(end, datetime):
+        end_us = to_us(to_utc(end)) + 1
+    else:
+        end_us = to_us(to_utc(end, end_of_day=True))
+    return start_us, end_us
+
+
+def _floor(dt: datetime, granularity: str) -> datetime:
+    if granularity == "hourly":
+        return dt.replace(minute=0, second=0, microsecond=0)
+    if granularity == "daily":
+        return dt.replace(hour=0, minute=0, second=0, microsecond=0)
+    return dt.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _next(dt: datetime, granularity: str) -> datetime:
+    if granularity == "hourly":
+        return dt + timedelta(hours=1)
+    if granularity == "daily":
+        return dt + timedelta(days=1)
+    return dt.replace(year=dt.year + 1, month=1) if dt.month == 12 else dt.replace(month=dt.month + 1)
+
+
+def bucket_series(
+    hourly: dict[int, int], start_us: int, end_us: int, granularity: str
+) -> list[tuple[datetime, int]]:
+    """Every bucket from the one holding ``start`` to the one holding ``end - 1µs``, empty ones as 0."""
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}; got {granularity!r}")
+    if end_us <= start_us:
+        return []
+    first = _floor(_from_us(start_us), granularity)
+    last = _floor(_from_us(end_us - 1), granularity)
+    sums: dict[datetime, int] = {}
+    for hour_us, nanos in hourly.items():
+        key = _floor(_from_us(hour_us), granularity)
+        sums[key] = sums.get(key, 0) + nanos
+    out: list[tuple[datetime, int]] = []
+    cur = first
+    while cur <= last:
+        out.append((cur, sums.get(cur, 0)))
+        if len(out) > _MAX_BUCKETS:
+            raise ValueError(f"time series too long: more than {_MAX_BUCKETS} {granularity} buckets")
+        cur = _next(cur, granularity)
+    return out
+
+
+def hour_floor(us: int) -> int:
+    return us - us % HOUR_US
+
+
+def _from_us(us: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+
+
+def record_dict(r: UsageRecord) -> dict[str, Any]:
+    """One record as export fields: ISO 8601 UTC timestamp, exact decimal cost strings."""
+    return {
+        "timestamp": r.timestamp.isoformat(),
+        "provider": r.provider,
+        "tenant_id": r.tenant_id,
+        "agent_id": r.agent_id,
+        "model_id": r.model_id,
+        "input_tokens": r.input_tokens,
+        "output_tokens": r.output_tokens,
+        "total_tokens": r.total_tokens,
+        "input_cost_usd": nanos_to_decimal_str(r.input_cost_nanos),
+        "output_cost_usd": nanos_to_decimal_str(r.output_cost_nanos),
+        "total_cost_usd": nanos_to_decimal_str(r.total_cost_nanos),
+        "cache_read_tokens": r.cache_read_tokens,
+        "cache_write_tokens": r.cache_write_tokens,
+        "estimated": r.estimated,
+        "request_id": r.request_id,
+    }
+
+
+@contextmanager
+def atomic_text_file(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
+    """Write to a temp file beside ``path``; fsync and rename over it only when the block succeeds."""
+    target = os.path.abspath(os.fspath(path))
+    directory = os.path.dirname(target)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(target), dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_csv(path: str | os.PathLike[str], records: Iterable[UsageRecord]) -> int:
+    count = 0
+    with atomic_text_file(path) as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        for r in records:
+            row = record_dict(r)
+            row["estimated"] = "true" if r.estimated else "false"
+            row["request_id"] = r.request_id or ""
+            writer.writerow([row[c] for c in CSV_COLUMNS])
+            count += 1
+    return count
+
+
+def write_json(
+    path: str | os.PathLike[str], records: Iterable[UsageRecord], summary: dict[str, Any] | None
+) -> int:
+    """``{"records": [...], "summary": {...}}``; costs are JSON numbers equal to the exact decimals."""
+    count = 0
+    with atomic_text_file(path) as fh:
+        fh.write('{"records": [')
+        for r in records:
+            row = record_dict(r)
+            for key in ("input_cost_usd", "output_cost_usd", "total_cost_usd"):
+                row[key] = nanos_to_usd(getattr(r, key.replace("_usd", "_nanos")))
+            fh.write(("," if count else "") + "\n  " + json.dumps(row))
+            count += 1
+        fh.write("\n]")
+        if summary is not None:
+            fh.write(', "summary": ' + json.dumps(summary))
+        fh.write("}\n")
+    return count
