@@ -24,7 +24,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,10 +32,13 @@ from urllib.parse import urlsplit
 import aiohttp
 
 __all__ = [
+    "CallStats",
     "LoadResult",
     "Target",
     "assert_loopback",
+    "measure_calls",
     "percentile",
+    "raw_post",
     "run_concurrency",
     "run_rate",
     "summarize",
@@ -229,10 +232,82 @@ async def run_rate(
             task.add_done_callback(pending.discard)
         if pending:
             await asyncio.wait(pending, timeout=max(0.1, hard_stop - time.perf_counter()))
-            for task in pending:
+            late = list(pending)
+            for task in late:
                 task.cancel()
+                result.note_error("unanswered at the run's time limit")
+            await asyncio.gather(*late, return_exceptions=True)
         result.duration_s = time.perf_counter() - began
     return result
+
+
+@dataclass
+class CallStats:
+    """In-process timing of ``n`` awaited calls: what the library comparison reports."""
+
+    name: str
+    concurrency: int
+    calls: int
+    errors: int
+    wall_s: float
+    cpu_s: float
+    latencies_ms: list[float]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "concurrency": self.concurrency,
+            "calls": self.calls,
+            "errors": self.errors,
+            "calls_per_s": (self.calls / self.wall_s) if self.wall_s > 0 else 0.0,
+            "cpu_us_per_call": (self.cpu_s / self.calls * 1e6) if self.calls else math.nan,
+            "latency_ms": summarize(self.latencies_ms),
+        }
+
+
+async def measure_calls(
+    name: str, call: Callable[[], Awaitable[object]], n: int, concurrency: int = 1
+) -> CallStats:
+    """Await ``call()`` ``n`` times from ``concurrency`` workers; wall time, CPU time, per-call latency.
+
+    CPU time is this process's (``time.process_time``): the upstream runs in another
+    process, so CPU per call is the client-side cost alone, the figure least disturbed by
+    other load on a shared 2-core machine.
+    """
+    latencies: list[float] = []
+    errors = [0]
+    left = [n]
+
+    async def worker() -> None:
+        while left[0] > 0:
+            left[0] -= 1
+            t0 = time.perf_counter()
+            try:
+                await call()
+            except Exception:
+                errors[0] += 1
+                continue
+            latencies.append((time.perf_counter() - t0) * 1000.0)
+
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    return CallStats(name, concurrency, n, errors[0], wall, cpu, latencies)
+
+
+def raw_post(
+    session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]
+) -> Callable[[], Awaitable[bytes]]:
+    """The least a client can do: POST pre-encoded bytes, read the answer. The baseline of 'added'."""
+
+    async def call() -> bytes:
+        async with session.post(url, data=body, headers=headers) as resp:
+            data = await resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"HTTP {resp.status}")
+            return data
+
+    return call
 
 
 def _main(argv: Sequence[str] | None = None) -> int:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["Server", "ServerSet", "free_port", "rss_kib", "wait_http"]
+__all__ = ["Server", "ServerSet", "cpu_seconds", "free_port", "rss_kib", "wait_http"]
 
 
 def free_port() -> int:
@@ -63,6 +63,21 @@ def rss_kib(pid: int, key: str = "VmRSS") -> int:
     return sum(_status_kib(p, key) for p in _tree(pid))
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` and its descendants (from /proc/<pid>/stat)."""
+    total = 0
+    for p in _tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / _TICKS
+
+
 def wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
     """Poll ``url`` until it answers any HTTP status; fail fast if ``proc`` exits."""
     deadline = time.monotonic() + timeout_s
@@ -90,6 +105,9 @@ class Server:
 
     def rss_kib(self, key: str = "VmRSS") -> int:
         return rss_kib(self.proc.pid, key)
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.proc.pid)
 
     def log_tail(self, lines: int = 20) -> str:
         try:
