@@ -316,12 +316,14 @@ async def test_retry_after_beyond_the_cap_is_raised_at_once_for_failover(
 class RecordingLimiter:
     """Duck-typed rate limiter: counts acquisitions, records cool-downs."""
 
+    tokens_per_minute = None
+
     def __init__(self) -> None:
         self.acquired = 0
         self.cool_downs: list[float] = []
 
     async def acquire(self, tokens: int = 1, wait: bool = True) -> None:
-        self.acquired += tokens
+        self.acquired += 1
 
     def cool_down(self, seconds: float) -> None:
         self.cool_downs.append(seconds)
@@ -340,6 +342,21 @@ async def test_rate_limiter_is_acquired_per_attempt_and_cooled_down_by_a_429(
     async for _ in provider.stream(REQUEST):
         pass
     assert limiter.acquired == 3
+    await provider.close()
+
+
+async def test_a_real_rate_limiter_takes_worst_case_tokens_and_settles_to_the_real_usage(
+    spec: dict[str, Any], upstream: Any, canary_key: str, fake_sleep: Any
+) -> None:
+    from greenlang_llm.rate_limiter import RateLimiter
+
+    limiter = RateLimiter(requests_per_minute=60, tokens_per_minute=1_000_000, clock=lambda: 0.0)
+    provider = make(spec, upstream, canary_key, fake_sleep, rate_limiter=limiter)
+    upstream.json_fixture(spec["ok"])
+    response = await provider.generate(REQUEST)
+    requests_left, tokens_left = limiter.available()
+    assert requests_left == 59
+    assert tokens_left == pytest.approx(1_000_000 - response.usage.total_tokens)
     await provider.close()
 
 

@@ -390,9 +390,21 @@ class HttpProvider(BaseLLMProvider):
             raise ProviderTimeoutError(f"{self.name}: call deadline passed", provider=self.name)
         return min(limit, remaining)
 
+    def _limiter_tokens(self, request: GenerationRequest) -> int:
+        """Worst-case tokens to take from a tokens-per-minute bucket (0 when it has none)."""
+        limiter = self._rate_limiter
+        if limiter is None or getattr(limiter, "tokens_per_minute", None) is None:
+            return 0
+        return self.count_tokens(request) + request.max_tokens
+
     async def _throttle(self, tokens: int) -> None:
         if self._rate_limiter is not None:
             await self._rate_limiter.acquire(tokens)
+
+    def _settle(self, debited: int, usage: TokenUsage) -> None:
+        """Give back (or take) the difference between the worst case and the real usage."""
+        if debited and self._rate_limiter is not None:
+            self._rate_limiter.adjust_tokens(usage.total_tokens - debited)
 
     async def _post(
         self, url: str, headers: Mapping[str, str], body: bytes, deadline: float | None
@@ -513,9 +525,10 @@ class HttpProvider(BaseLLMProvider):
         url = base + self.generate_path
         body = orjson.dumps(self._build_body(request, False))
         deadline = self._deadline(request.timeout)
+        debit = self._limiter_tokens(request)
 
         async def attempt() -> tuple[dict[str, Any], ParsedResponse]:
-            await self._throttle(1)
+            await self._throttle(debit)
             status, resp_headers, data = await self._post(url, headers, body, deadline)
             if status >= 300:
                 raise self._http_error(status, resp_headers, data)
@@ -532,6 +545,7 @@ class HttpProvider(BaseLLMProvider):
 
         raw, parsed = await self._with_retries(attempt, deadline, "generate")
         usage = self._usage(parsed.usage, parsed.text, request, raw.get("usage"))
+        self._settle(debit, usage)
         latency_ms = (time.perf_counter() - started) * 1000.0
         self.last_latency_ms = latency_ms
         return GenerationResponse(
@@ -556,9 +570,10 @@ class HttpProvider(BaseLLMProvider):
         url = base + self.generate_path
         body = orjson.dumps(self._build_body(request, True))
         deadline = self._deadline(request.timeout)
+        debit = self._limiter_tokens(request)
 
         async def attempt() -> tuple[_SSEReader, str | None]:
-            await self._throttle(1)
+            await self._throttle(debit)
             limit = self._attempt_timeout(self.first_token_timeout, deadline)
             resp = await self._open_stream(url, headers, body, deadline)
             reader = _SSEReader(resp, self._new_stream_parser(), self.name)
@@ -596,6 +611,7 @@ class HttpProvider(BaseLLMProvider):
             parsed = reader.parser.finish()
             await reader.drain()
             usage = self._usage(parsed.usage, parsed.text, request)
+            self._settle(debit, usage)
             yield StreamChunk(
                 "", finish_reason=parsed.finish_reason, usage=usage,
                 provider=self.display_name, model_id=parsed.model or self.model_id,
