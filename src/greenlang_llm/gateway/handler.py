@@ -1,0 +1,335 @@
+"""One completion request over HTTP, for either API: the shared skeleton of both routes.
+
+A ``Dialect`` (``routes_openai``, ``routes_anthropic``) supplies the four
+API-specific pieces: parse a body, render a reply, build a stream writer, and
+the API's name for error shapes. Everything else — auth, body limits, budget,
+routing, streaming, ledger — is the same code for both, so the two APIs cannot
+drift apart. Responses are minimal ASGI callables with precomputed header
+bytes: a completion is the hot path and Starlette's generic ``Response`` does
+more work than we need here.
+
+Streaming: the first chunk is pulled *before* the response starts, so every
+failure up to the first byte (including failover inside the router) still
+becomes a proper HTTP error; after that, a failure ends the stream with the
+API's own error event, never with a clean finish. A client that disconnects
+cancels the upstream call at once, and the tokens it was sent are recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from .._errors import InvalidRequestError, ProviderError
+from .._types import GenerationRequest, GenerationResponse, StreamChunk, TokenUsage
+from ..wire._common import RequestOptions
+from .errors import ANTHROPIC, ApiError, bad_request, classify, error_response, stream_error_frame, too_large
+from .keys import VirtualKey, extract_key
+from .service import GatewayError, GatewayService, Target, new_request_id
+
+if TYPE_CHECKING:
+    from ..cost_tracker import Reservation
+    from ..providers.base_provider import BaseLLMProvider
+
+__all__ = ["Dialect", "RawResponse", "StreamRelay", "authenticate", "handle_completion", "read_body"]
+
+logger = logging.getLogger(__name__)
+
+_JSON = (b"content-type", b"application/json")
+_SSE = (b"content-type", b"text/event-stream; charset=utf-8")
+_NO_CACHE = (b"cache-control", b"no-cache")
+
+
+class Writer(Protocol):
+    def start(self) -> bytes: ...
+    def delta(self, text: str) -> bytes: ...
+    def finish(self, finish_reason: str | None, usage: TokenUsage) -> bytes: ...
+
+
+class Dialect(Protocol):
+    api: str
+
+    def parse(self, body: Any) -> tuple[GenerationRequest, RequestOptions]: ...
+    def render(self, request_id: str, response: GenerationResponse) -> bytes: ...
+    def writer(
+        self,
+        request_id: str,
+        model: str,
+        options: RequestOptions,
+        request: GenerationRequest,
+        provider: BaseLLMProvider,
+    ) -> Writer: ...
+
+
+class RawResponse:
+    """A complete response with prebuilt header bytes."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        self.status = status
+        self.body = body
+        self.headers = [*headers, (b"content-length", str(len(body)).encode())]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+class StreamRelay:
+    """Sends SSE frames as they come; a client disconnect cancels the producer at once."""
+
+    __slots__ = ("frames", "headers")
+
+    def __init__(self, frames: AsyncIterator[bytes], headers: list[tuple[bytes, bytes]]) -> None:
+        self.frames = frames
+        self.headers = headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        state = {"done": False, "gone": False}
+
+        async def watch() -> None:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    if not state["done"]:
+                        state["gone"] = True
+                        task.cancel()
+                    return
+
+        watcher = asyncio.create_task(watch())
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+            async for frame in self.frames:
+                await send({"type": "http.response.body", "body": frame, "more_body": True})
+            state["done"] = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not state["gone"]:
+                raise
+            task.uncancel()
+        except OSError:  # the client went away while we were writing
+            pass
+        finally:
+            state["done"] = True
+            watcher.cancel()
+            with contextlib.suppress(BaseException):
+                await self.frames.aclose()  # type: ignore[attr-defined]
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing more than ``limit`` bytes without buffering them (413)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise GatewayError(too_large(limit))
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise GatewayError(too_large(limit))
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def authenticate(service: GatewayService, request: Request) -> VirtualKey:
+    key = service.keys.lookup(extract_key(request.headers))
+    if key is None:
+        from .errors import unauthorized
+
+        raise GatewayError(unauthorized("Invalid or missing API key."))
+    return key
+
+
+def _decode(body: bytes) -> Any:
+    if not body:
+        raise GatewayError(bad_request("Request body is empty; expected a JSON object."))
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise GatewayError(bad_request(f"Malformed JSON in request body: {exc.msg}.")) from None
+
+
+def _common_headers(api: str, request_id: str) -> list[tuple[bytes, bytes]]:
+    rid = request_id.encode()
+    headers = [(b"x-request-id", rid)]
+    if api == ANTHROPIC:
+        headers.append((b"request-id", rid))
+    return headers
+
+
+async def handle_completion(request: Request, dialect: Dialect) -> Any:
+    """The whole request: returns an ASGI response (plain, stream or error). Never raises."""
+    service: GatewayService = request.app.state.service
+    started = time.perf_counter()
+    request_id = new_request_id()
+    api = dialect.api
+    metrics = service.metrics
+    route = "-"
+    metrics.in_flight += 1
+    try:
+        try:
+            key = authenticate(service, request)
+            if key.is_admin:
+                from .errors import forbidden
+
+                raise GatewayError(forbidden("The admin key cannot call models; use a tenant key."))
+            body = _decode(await read_body(request, service.config.server.max_body_bytes))
+            gen, options = dialect.parse(body)
+            target = service.resolve(options.model, key)
+            route = target.name
+            service.admit(key)
+            if options.stream:
+                return await _open_stream(service, dialect, key, target, gen, options, request_id, started)
+            response = await service.generate(key, target, gen, request_id)
+        except GatewayError as exc:
+            return _fail(service, api, exc.error, request_id, route, started)
+        except InvalidRequestError as exc:
+            return _fail(service, api, classify(exc), request_id, route, started)
+        except ProviderError as exc:
+            return _fail(service, api, classify(exc), request_id, route, started)
+        except Exception as exc:
+            logger.exception("unexpected error in %s request %s", api, request_id)
+            return _fail(service, api, classify(exc), request_id, route, started)
+        headers = [
+            _JSON,
+            *_common_headers(api, request_id),
+            (b"x-greenlang-provider", response.provider.encode()),
+            (b"x-greenlang-cost-usd", f"{response.usage.total_cost_usd:.9f}".encode()),
+        ]
+        metrics.record_request(api, route, response.provider, 200)
+        metrics.latency.observe((api, "false"), time.perf_counter() - started)
+        return RawResponse(200, dialect.render(request_id, response), headers)
+    finally:
+        metrics.in_flight -= 1
+
+
+def _fail(
+    service: GatewayService, api: str, err: ApiError, request_id: str, route: str, started: float
+) -> Any:
+    service.metrics.record_error(api, err.kind)
+    service.metrics.record_request(api, route, "-", err.status)
+    service.metrics.latency.observe((api, "false"), time.perf_counter() - started)
+    return error_response(api, err, request_id)
+
+
+async def _open_stream(
+    service: GatewayService,
+    dialect: Dialect,
+    key: VirtualKey,
+    target: Target,
+    gen: GenerationRequest,
+    options: RequestOptions,
+    request_id: str,
+    started: float,
+) -> Any:
+    reservation = service.reserve(key, target, gen)
+    upstream = target.router.stream(gen).__aiter__()
+    try:
+        first = await upstream.__anext__()
+    except BaseException as exc:
+        service.settle(reservation, key, None, None, None, request_id)
+        with contextlib.suppress(BaseException):
+            await upstream.aclose()  # type: ignore[attr-defined]
+        if isinstance(exc, StopAsyncIteration):
+            raise ProviderError("upstream stream ended before any data", retryable=True) from None
+        raise
+    provider_name = first.provider or (target.members[0][0] if len(target.members) == 1 else "unknown")
+    provider = target.provider(provider_name) or target.members[0][1]
+    model = first.model_id or provider.model_id
+    writer = dialect.writer(request_id, model, options, gen, provider)
+    headers = [
+        _SSE,
+        _NO_CACHE,
+        *_common_headers(dialect.api, request_id),
+        (b"x-greenlang-provider", provider_name.encode()),
+    ]
+    frames = _relay(
+        service,
+        dialect.api,
+        key,
+        target,
+        gen,
+        request_id,
+        reservation,
+        upstream,
+        first,
+        provider_name,
+        model,
+        writer,
+        started,
+    )
+    return StreamRelay(frames, headers)
+
+
+async def _relay(
+    service: GatewayService,
+    api: str,
+    key: VirtualKey,
+    target: Target,
+    gen: GenerationRequest,
+    request_id: str,
+    reservation: Reservation,
+    upstream: AsyncIterator[StreamChunk],
+    first: StreamChunk,
+    provider: str,
+    model: str,
+    writer: Writer,
+    started: float,
+) -> AsyncIterator[bytes]:
+    metrics = service.metrics
+    texts: list[str] = []
+    usage: TokenUsage | None = None
+    finish: str | None = None
+    status = 200
+    metrics.in_flight += 1
+    try:
+        out = writer.start()
+        chunk = first
+        first_frame = True
+        while True:
+            if chunk.text:
+                texts.append(chunk.text)
+                out += writer.delta(chunk.text)
+            if chunk.usage is not None:
+                usage = chunk.usage
+            if chunk.finish_reason is not None:
+                finish = chunk.finish_reason
+            if out:
+                if first_frame:
+                    metrics.ttfb.observe((api,), time.perf_counter() - started)
+                    first_frame = False
+                yield out
+                out = b""
+            try:
+                chunk = await upstream.__anext__()
+            except StopAsyncIteration:
+                break
+        if usage is None:  # the provider never reported usage: count it ourselves, marked estimated
+            usage = service.estimate_usage(target, provider, model, gen, "".join(texts))
+        yield writer.finish(finish, usage)
+    except Exception as exc:
+        err = classify(exc)
+        status = err.status
+        metrics.record_error(api, err.kind)
+        logger.info("stream %s ended by upstream error: %s", request_id, type(exc).__name__)
+        yield stream_error_frame(api, err)
+    finally:
+        metrics.in_flight -= 1
+        with contextlib.suppress(BaseException):
+            await upstream.aclose()  # type: ignore[attr-defined]
+        if usage is None and texts:
+            usage = service.estimate_usage(target, provider, model, gen, "".join(texts))
+        service.settle(reservation, key, usage, provider, model, request_id)
+        metrics.record_request(api, target.name, provider, status)
+        metrics.latency.observe((api, "true"), time.perf_counter() - started)

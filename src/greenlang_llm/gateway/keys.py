@@ -1,0 +1,138 @@
+"""Virtual keys: who is calling, which routes they may use, and how fast.
+
+Keys are held only as SHA-256 digests, so a memory dump or a debug print of the
+store reveals nothing a caller could reuse; lookup hashes the presented key and
+does one dict probe. Per-key limits are token buckets with an injected clock:
+RPM takes one token per request up front; TPM is charged with the tokens a call
+actually used (known only afterwards) and refuses new requests while the bucket
+is in debt, which is how a per-minute token budget can be enforced without
+guessing output lengths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from .config import KeyConfig
+
+__all__ = ["KeyStore", "TokenBucket", "VirtualKey", "extract_key"]
+
+
+class TokenBucket:
+    """``capacity`` tokens refilled continuously over 60 s; may go into debt via ``charge``."""
+
+    __slots__ = ("_clock", "_stamp", "capacity", "level", "rate")
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self.level = self.capacity
+        self._clock = clock
+        self._stamp = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self.level = min(self.capacity, self.level + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    def try_take(self, amount: float = 1.0) -> float | None:
+        """Take ``amount`` now and return None, or return the seconds until it would fit."""
+        self._refill()
+        if self.level >= amount:
+            self.level -= amount
+            return None
+        return (amount - self.level) / self.rate
+
+    def wait_for_positive(self) -> float | None:
+        """None when the bucket is not in debt, else the seconds until it is not."""
+        self._refill()
+        if self.level > 0:
+            return None
+        return (1e-9 - self.level) / self.rate
+
+    def charge(self, amount: float) -> None:
+        self._refill()
+        self.level -= amount
+
+
+@dataclass(slots=True)
+class VirtualKey:
+    """A caller: tenant and agent for the ledger, the routes it may name, its limits."""
+
+    tenant: str
+    agent: str
+    routes: frozenset[str] | None = None
+    rpm: TokenBucket | None = None
+    tpm: TokenBucket | None = None
+    is_admin: bool = False
+    label: str = field(default="", repr=False)
+
+    def allows(self, route: str) -> bool:
+        return self.routes is None or route in self.routes
+
+    def admit(self) -> float | None:
+        """None if the request may go ahead, else seconds to wait (for ``retry-after``)."""
+        if self.tpm is not None:
+            wait = self.tpm.wait_for_positive()
+            if wait is not None:
+                return wait
+        if self.rpm is not None:
+            return self.rpm.try_take(1.0)
+        return None
+
+    def charge_tokens(self, tokens: int) -> None:
+        if self.tpm is not None and tokens > 0:
+            self.tpm.charge(tokens)
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class KeyStore:
+    """Digest → ``VirtualKey``; the admin key is a separate digest and never a tenant key."""
+
+    def __init__(
+        self,
+        keys: Iterable[KeyConfig],
+        admin_sha256: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._keys: dict[str, VirtualKey] = {}
+        for k in keys:
+            self._keys[k.key_sha256] = VirtualKey(
+                tenant=k.tenant,
+                agent=k.agent,
+                routes=k.routes,
+                rpm=TokenBucket(k.rpm, clock) if k.rpm else None,
+                tpm=TokenBucket(k.tpm, clock) if k.tpm else None,
+                label=k.source,
+            )
+        self._admin_sha256 = admin_sha256
+        self._admin = VirtualKey(tenant="*", agent="admin", is_admin=True, label="admin")
+
+    def lookup(self, raw: str | None) -> VirtualKey | None:
+        if not raw:
+            return None
+        digest = _digest(raw)
+        if self._admin_sha256 is not None and digest == self._admin_sha256:
+            return self._admin
+        return self._keys.get(digest)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+def extract_key(headers: dict[str, str] | object) -> str | None:
+    """The presented key from ``Authorization: Bearer …`` or ``x-api-key`` (either API's way)."""
+    get = getattr(headers, "get")  # noqa: B009 - works for dicts and Starlette Headers alike
+    auth = get("authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return str(value.strip())
+    key = get("x-api-key")
+    return str(key).strip() if key else None

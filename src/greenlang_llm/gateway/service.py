@@ -1,0 +1,355 @@
+"""The request path, straight down: key → route → budget reservation → router → ledger.
+
+``GatewayService`` owns everything a request touches (providers, one
+``LLMRouter`` per route, the key store, the ``CostTracker``, metrics) and
+knows nothing about HTTP or either API's JSON: the route modules translate,
+this module decides. Three choices matter for correctness and speed:
+
+- **Reserve the worst case before calling.** The reservation is the most
+  expensive member of the route with the request's ``max_tokens`` (failover may
+  land on any member), so concurrent requests can never push a hard budget past
+  its limit; the actual usage replaces it at commit.
+- **Commit off the event loop.** ``CostTracker.commit`` is durable when it
+  returns (a disk or database write), so it runs on a small thread pool in the
+  background; the reservation stays open until it lands, which keeps budgets
+  exact. ``drain()`` waits for every pending commit (tests, shutdown).
+- **Exactly one ledger entry per request.** Whoever finishes a request (plain
+  reply, completed stream, failed or abandoned stream) calls ``settle`` once:
+  commit with actual usage, commit an estimate for tokens delivered without a
+  final usage, or release when nothing was produced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .._errors import BudgetExceededError, InvalidRequestError
+from .._types import GenerationRequest, GenerationResponse, TokenUsage
+from .config import GatewayConfig, ProviderConfig
+from .errors import ApiError, model_not_found, rate_limited
+from .keys import KeyStore, VirtualKey
+from .metrics import Metrics
+
+if TYPE_CHECKING:
+    from ..cost_tracker import CostTracker, Reservation
+    from ..llm_router import LLMRouter
+    from ..providers.base_provider import BaseLLMProvider
+
+__all__ = ["GatewayError", "GatewayService", "Target", "new_request_id"]
+
+logger = logging.getLogger(__name__)
+
+
+class GatewayError(Exception):
+    """An answer decided before (or instead of) an upstream call; rendered in the caller's shape."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def new_request_id() -> str:
+    return "req_" + os.urandom(12).hex()
+
+
+@dataclass(slots=True)
+class Target:
+    """What a request's ``model`` names: a route (model group) or one provider's ``model_id``."""
+
+    name: str
+    router: LLMRouter
+    members: tuple[tuple[str, BaseLLMProvider], ...]
+    is_route: bool
+
+    def provider(self, name: str | None) -> BaseLLMProvider | None:
+        for member, provider in self.members:
+            if member == name:
+                return provider
+        return None
+
+
+def build_provider(cfg: ProviderConfig) -> BaseLLMProvider:
+    """A real provider from its config entry; the key comes from the environment, never the file."""
+    kwargs: dict[str, Any] = {
+        "api_key": cfg.api_key,
+        "max_retries": cfg.max_retries,
+        "timeout": cfg.timeout,
+        "base_url": cfg.base_url,
+    }
+    if cfg.type == "anthropic":
+        from ..providers.anthropic_provider import AnthropicProvider
+
+        return AnthropicProvider(cfg.model_id, **kwargs)
+    from ..providers.openai_provider import OpenAIProvider
+
+    return OpenAIProvider(cfg.model_id, **kwargs)
+
+
+class GatewayService:
+    """Everything behind the HTTP layer. ``providers`` and ``tracker`` may be injected (tests, bench)."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        providers: Mapping[str, BaseLLMProvider] | None = None,
+        tracker: CostTracker | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        from ..llm_router import LLMRouter, RoutingStrategy
+
+        self.config = config
+        self.keys = KeyStore(config.keys, config.admin_key_sha256, clock)
+        self.metrics = Metrics()
+        self.providers: dict[str, BaseLLMProvider] = dict(providers or {})
+        for pcfg in config.providers:
+            if pcfg.name not in self.providers:
+                self.providers[pcfg.name] = build_provider(pcfg)
+        priority = {p.name: p.priority for p in config.providers}
+
+        def router(strategy: str, names: tuple[str, ...], max_retries: int | None) -> LLMRouter:
+            r = LLMRouter(
+                strategy=RoutingStrategy(strategy),
+                max_retries=max(0, len(names) - 1) if max_retries is None else max_retries,
+            )
+            for name in names:
+                r.register_provider(name, self.providers[name], priority=priority[name])
+            return r
+
+        self.targets: dict[str, Target] = {}
+        for route in config.routes:
+            self.targets[route.name] = Target(
+                route.name,
+                router(route.strategy, route.providers, route.max_retries),
+                tuple((n, self.providers[n]) for n in route.providers),
+                True,
+            )
+        for pcfg in config.providers:  # a model_id reaches its provider alone (first one wins)
+            if pcfg.model_id not in self.targets:
+                self.targets[pcfg.model_id] = Target(
+                    pcfg.model_id,
+                    router("priority", (pcfg.name,), 0),
+                    ((pcfg.name, self.providers[pcfg.name]),),
+                    False,
+                )
+        if tracker is None:
+            from ..cost_tracker import CostTracker
+
+            tracker = CostTracker(storage=config.server.database_url)
+        self.tracker = tracker
+        for budget in config.budgets:
+            tracker.set_budget(
+                budget.tenant,
+                budget.monthly_limit_usd,
+                list(budget.alert_thresholds),
+                hard_limit=budget.hard_limit,
+            )
+        self.budget_tenants = tuple(b.tenant for b in config.budgets)
+        self._executor = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="greenlang-ledger")
+        self._pending: set[asyncio.Future[Any]] = set()
+        self._alert_hooks: list[Callable[[str, float, float], None]] = []
+        tracker.register_alert_callback(self._on_alert)
+        self.closed = False
+
+    # ------------------------------------------------------------------ lookups
+
+    def resolve(self, model: str, key: VirtualKey) -> Target:
+        """The target a key may call under this name; unknown and forbidden look alike (404)."""
+        target = self.targets.get(model)
+        if target is None or (target.is_route and not key.allows(model)):
+            raise GatewayError(model_not_found(model))
+        if not target.is_route and key.routes is not None:
+            raise GatewayError(model_not_found(model))  # a route-limited key cannot bypass its routes
+        return target
+
+    def visible_models(self, key: VirtualKey) -> list[str]:
+        return [
+            name
+            for name, t in self.targets.items()
+            if (t.is_route and key.allows(name)) or (not t.is_route and key.routes is None)
+        ]
+
+    def admit(self, key: VirtualKey) -> None:
+        wait = key.admit()
+        if wait is not None:
+            raise GatewayError(rate_limited("Rate limit exceeded for this API key.", wait))
+
+    # ------------------------------------------------------------------ budget
+
+    def reserve(self, key: VirtualKey, target: Target, request: GenerationRequest) -> Reservation:
+        """Hold the worst case over the target's members; 429 (budget) when a hard limit refuses."""
+        worst = 0.0
+        for _, provider in target.members:
+            try:
+                worst = max(worst, provider.estimate_cost(request))
+            except InvalidRequestError:
+                raise
+            except Exception:  # pricing must never take the gateway down
+                logger.warning("cost estimate failed for %s", target.name, exc_info=True)
+        try:
+            return self.tracker.reserve(key.tenant, worst, agent_id=key.agent, route=target.name)
+        except BudgetExceededError as exc:
+            raise GatewayError(
+                ApiError(
+                    429,
+                    _budget_message(key.tenant, exc),
+                    "insufficient_quota",
+                    "budget_exceeded",
+                    "rate_limit_error",
+                    kind="budget_exceeded",
+                )
+            ) from None
+
+    def settle(
+        self,
+        reservation: Reservation,
+        key: VirtualKey,
+        usage: TokenUsage | None,
+        provider: str | None,
+        model: str | None,
+        request_id: str,
+    ) -> None:
+        """Finish the request's ledger entry exactly once, in the background."""
+        call: Callable[[], Any]
+        if usage is None:
+            call = lambda: self.tracker.release(reservation)  # noqa: E731
+        else:
+            key.charge_tokens(usage.total_tokens)
+            self.metrics.record_usage(
+                key.tenant,
+                provider or "unknown",
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.total_cost_usd,
+            )
+            call = lambda: self.tracker.commit(  # noqa: E731
+                reservation,
+                usage,
+                provider=provider or "unknown",
+                agent_id=key.agent,
+                model_id=model or "",
+                request_id=request_id,
+            )
+        future = asyncio.get_running_loop().run_in_executor(self._executor, call)
+        self._pending.add(future)
+        future.add_done_callback(self._settled)
+
+    def _settled(self, future: asyncio.Future[Any]) -> None:
+        self._pending.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            logger.error("ledger write failed", exc_info=future.exception())
+
+    async def drain(self) -> None:
+        """Wait until every background ledger write has landed."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    # ------------------------------------------------------------------ calls
+
+    async def generate(
+        self, key: VirtualKey, target: Target, request: GenerationRequest, request_id: str
+    ) -> GenerationResponse:
+        reservation = self.reserve(key, target, request)
+        try:
+            response = await target.router.generate(request)
+        except BaseException:
+            self.settle(reservation, key, None, None, None, request_id)
+            raise
+        self.settle(reservation, key, response.usage, response.provider, response.model_id, request_id)
+        return response
+
+    def estimate_usage(
+        self,
+        target: Target,
+        provider_name: str | None,
+        model: str | None,
+        request: GenerationRequest,
+        text: str,
+    ) -> TokenUsage:
+        """Usage for a stream that ended without the provider's own count: local tokens, marked estimated."""
+        from ..pricing import price_usage
+        from ..tokens import count_text_tokens
+
+        provider = target.provider(provider_name) or target.members[0][1]
+        model_id = model or provider.model_id
+        try:
+            input_tokens = provider.count_tokens(request)
+            output_tokens = count_text_tokens(text, model_id) if text else 0
+            return price_usage(provider.name, model_id, input_tokens, output_tokens, estimated=True)
+        except Exception:
+            logger.warning("could not estimate usage of an interrupted stream", exc_info=True)
+            words = len(text.split())
+            return TokenUsage(0, words, words, estimated=True)
+
+    # ------------------------------------------------------------------ alerts
+
+    def add_alert_hook(self, hook: Callable[[str, float, float], None]) -> None:
+        self._alert_hooks.append(hook)
+
+    def _on_alert(self, tenant_id: str, threshold: float, current_cost: float) -> None:
+        logger.warning(
+            "budget alert: tenant %s reached %.0f%% (%.6f USD)", tenant_id, threshold * 100, current_cost
+        )
+        for hook in self._alert_hooks:
+            try:
+                hook(tenant_id, threshold, current_cost)
+            except Exception:
+                logger.exception("budget alert hook failed")
+
+    # ------------------------------------------------------------------ views
+
+    def breaker_states(self) -> list[tuple[str, str, str]]:
+        rows = []
+        for name, target in self.targets.items():
+            providers = target.router.get_metrics().get("providers", {})
+            for pname, data in providers.items():
+                rows.append((name, pname, str(data.get("circuit_breaker_state", "closed"))))
+        return rows
+
+    def budget_rows(self) -> list[tuple[str, float, float]]:
+        rows = []
+        for budget in self.config.budgets:
+            try:
+                status = self.tracker.check_budget(budget.tenant)
+            except KeyError:
+                continue
+            spent = getattr(status, "spent_usd", budget.monthly_limit_usd * status.percentage_used / 100.0)
+            rows.append((budget.tenant, spent, budget.monthly_limit_usd))
+        return rows
+
+    async def close(self, drain_timeout: float = 30.0) -> None:
+        """Flush the ledger, close routers and providers; safe to call twice."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            await asyncio.wait_for(self.drain(), drain_timeout)
+        except TimeoutError:
+            logger.error("shutdown: %d ledger writes still pending", len(self._pending))
+        for target in self.targets.values():  # routers share providers: close each provider once, below
+            try:
+                await target.router.stop_health_monitoring()
+            except Exception:
+                logger.warning("stopping health monitoring failed", exc_info=True)
+        for provider in self.providers.values():
+            try:
+                await provider.close()
+            except Exception:
+                logger.warning("provider close failed", exc_info=True)
+        self._executor.shutdown(wait=True)
+        await asyncio.to_thread(self.tracker.close)
+
+
+def _budget_message(tenant: str, exc: BudgetExceededError) -> str:
+    limit = f" of {exc.limit_usd:.2f} USD" if exc.limit_usd is not None else ""
+    return (
+        f"Monthly budget{limit} for tenant '{tenant}' is exhausted: this request's worst-case cost "
+        "does not fit the remaining budget."
+    )
