@@ -292,7 +292,7 @@ class LLMRouter:
             self._failed += 1
             partial = "".join(delivered)
             if isinstance(error, StreamInterruptedError) and error.partial_text == partial:
-                error.provider = error.provider or entry.name
+                error.provider = entry.name  # the router's name for it, as everywhere else
                 raise
             raise StreamInterruptedError(
                 f"{entry.name}: stream failed after it began: {type(error).__name__}: {error}",
