@@ -11,7 +11,7 @@ of it that has elapsed (its rate is ``spend_today / fraction``, weight
 
 With constant daily spend this equals the linear run-rate; with a ramp it
 follows the recent level. Elapsed time is floored at one hour so the first
-minutes of a month do not extrapolate a single request into a fortune.
+minutes of a month (nothing to weigh but those minutes) do not extrapolate a single request into a fortune.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ def project_month_nanos(daily: Mapping[int, int], now: datetime, half_life_days:
     days_in_month = calendar.monthrange(now.year, now.month)[1]
     today = now.day
     seconds_today = now.hour * 3600 + now.minute * 60 + now.second + now.microsecond / 1e6
-    fraction = max(seconds_today / 86_400, 1 / 24)
+    elapsed_today = seconds_today / 86_400
+    fraction = max(elapsed_today, 1 / 24) if today == 1 else elapsed_today
     spent = sum(daily.values())
     if spent == 0:
         return 0
@@ -41,6 +42,6 @@ def project_month_nanos(daily: Mapping[int, int], now: datetime, half_life_days:
     later = sum(v for d, v in daily.items() if d >= today)  # today's spend (and any future-dated)
     weighted += later
     weights += fraction
-    rate = weighted / weights
-    remaining_days = (days_in_month - today) + (1 - fraction)
+    rate = weighted / weights if weights > 0 else 0.0
+    remaining_days = (days_in_month - today) + (1 - elapsed_today)
     return int(spent + rate * max(remaining_days, 0.0))

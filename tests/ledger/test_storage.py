@@ -1,0 +1,101 @@
+"""The storage interface, on every backend (tests/ledger/conftest.py parametrizes the URL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from greenlang_llm.ledger import open_ledger
+from greenlang_llm.ledger.base import HOUR_US, MAX_US, MIN_US
+from greenlang_llm.ledger.migrations import latest_version
+from greenlang_llm.ledger.records import BudgetRecord, UsageRecord
+
+T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
+
+
+def rec(offset_us: int, cost: int = 1000, tenant: str = "t", request_id: str | None = None) -> UsageRecord:
+    return UsageRecord(T0 + offset_us, "p", tenant, "a", "m", 1, 2, 3, 0, 0, cost, 0, cost, False, request_id)
+
+
+def test_schema_is_migrated_to_the_latest_version_and_reopening_is_a_no_op(ledger_url: str) -> None:
+    ledger = open_ledger(ledger_url)
+    assert ledger.schema_version() == latest_version()  # type: ignore[attr-defined]
+    ledger.insert_many([rec(0)])
+    if ":memory:" not in ledger_url:
+        ledger.close()
+        ledger = open_ledger(ledger_url)
+        assert ledger.schema_version() == latest_version()  # type: ignore[attr-defined]
+        assert ledger.count_records() == 1
+    ledger.close()
+
+
+def test_duplicate_request_id_is_written_once_even_within_one_batch(ledger_url: str) -> None:
+    ledger = open_ledger(ledger_url)
+    assert ledger.insert_many([rec(0, request_id="r1"), rec(1, request_id="r1"), rec(2)]) == [
+        True,
+        False,
+        True,
+    ]
+    assert ledger.insert_many([rec(3, request_id="r1")]) == [False]
+    assert ledger.count_records() == 2
+    rows = ledger.summary_rows(MIN_US, MAX_US, None)
+    assert rows == [("t", "p", "a", "m", 2, 6, 2000)]  # the rollup skipped the duplicates too
+    ledger.close()
+
+
+def test_summary_combines_rollup_hours_with_partial_edge_hours(ledger_url: str) -> None:
+    ledger = open_ledger(ledger_url)
+    ledger.insert_many(
+        [rec(h * HOUR_US + 10, cost=h + 1) for h in range(5)] + [rec(3 * HOUR_US - 1, cost=100)]
+    )
+    # [00:00:00.000011, 03:59:59.999999]: first partial hour from raw rows, hours 1-2 rollup, hour 3 raw
+    rows = ledger.summary_rows(T0 + 11, T0 + 4 * HOUR_US, None)
+    assert sum(r[6] for r in rows) == 2 + 3 + 100 + 4
+    assert sum(r[4] for r in rows) == 4
+    assert ledger.hourly_costs(T0, T0 + 5 * HOUR_US, "t") == {
+        T0: 1,
+        T0 + HOUR_US: 2,
+        T0 + 2 * HOUR_US: 103,
+        T0 + 3 * HOUR_US: 4,
+        T0 + 4 * HOUR_US: 5,
+    }
+    assert ledger.hourly_costs(T0, T0 + 5 * HOUR_US, "other") == {}
+    ledger.close()
+
+
+def test_iter_records_pages_in_timestamp_order(ledger_url: str) -> None:
+    ledger = open_ledger(ledger_url)
+    ledger.insert_many([rec(i % 7) for i in range(50)])
+    out = list(ledger.iter_records(MIN_US, MAX_US, chunk=8))
+    assert len(out) == 50
+    assert [r.ts_us for r in out] == sorted(r.ts_us for r in out)
+    assert len(list(ledger.iter_records(T0 + 3, T0 + 5))) == 14
+    ledger.close()
+
+
+def test_budgets_and_alert_claims_persist(ledger_url: str) -> None:
+    ledger = open_ledger(ledger_url)
+    ledger.save_budget(BudgetRecord("t", 5, (0.5, 1.0), True), 0)
+    ledger.save_budget(BudgetRecord("t", 7, (0.5,), False), 1)
+    assert ledger.load_budgets() == {"t": BudgetRecord("t", 7, (0.5,), False)}
+    assert ledger.claim_alert("t", "2026-01", 0.5, 0, 10) is True
+    assert ledger.claim_alert("t", "2026-01", 0.5, 0, 10) is False
+    assert ledger.fired_alerts("2026-01") == {("t", 0.5)}
+    assert ledger.fired_alerts("2026-02") == set()
+    ledger.close()
+
+
+def test_sqlite_file_uses_wal(tmp_path: Path) -> None:
+    ledger = open_ledger(f"sqlite:///{tmp_path}/w.db")
+    assert ledger._read("PRAGMA journal_mode")[0][0] == "wal"  # type: ignore[attr-defined]
+    assert ledger._read("PRAGMA synchronous")[0][0] == 1  # NORMAL
+    ledger.close()
+    full = open_ledger(f"sqlite:///{tmp_path}/w.db?synchronous=full")
+    assert full._read("PRAGMA synchronous")[0][0] == 2  # type: ignore[attr-defined]
+    full.close()
+
+
+def test_missing_sqlite_directory_is_a_clear_error(tmp_path: Path) -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="does not exist"):
+        open_ledger(f"sqlite:///{tmp_path}/nope/x.db")
