@@ -141,7 +141,7 @@ class _SSEReader:
     (only before the first delta was handed out).
     """
 
-    __slots__ = ("_decoder", "_eof", "_queue", "parser", "provider", "resp")
+    __slots__ = ("_decoder", "_eof", "_events", "parser", "provider", "resp")
 
     def __init__(self, resp: aiohttp.ClientResponse, parser: WireStreamParser, provider: str) -> None:
         from ..wire.sse import SSEDecoder
@@ -150,41 +150,43 @@ class _SSEReader:
         self.parser = parser
         self.provider = provider
         self._decoder = SSEDecoder()
-        self._queue: deque[str] = deque()
+        self._events: deque[ServerSentEvent] = deque()
         self._eof = False
 
-    def _feed(self, events: Any) -> None:
-        for event in events:
-            delta = self.parser.feed(event)
-            if delta:
-                self._queue.append(delta)
-            if self.parser.done:
-                return
-
     async def next_text(self) -> str | None:
-        """The next text delta, or None once the stream completed properly."""
+        """The next text delta, or None once the stream completed properly.
+
+        Events are parsed one delta at a time, so an error event that arrived in
+        the same network read as earlier text is raised after that text was handed
+        out, exactly as if it had arrived later.
+        """
+        parser = self.parser
         while True:
-            if self._queue:
-                return self._queue.popleft()
-            if self.parser.done:
+            while self._events:
+                if parser.done:
+                    return None
+                delta = parser.feed(self._events.popleft())
+                if delta:
+                    return delta
+            if parser.done:
                 return None
             if self._eof:
-                self.parser.finish()  # raises: the stream ended without its terminal event
+                parser.finish()  # raises: the stream ended without its terminal event
                 return None
             try:
                 data = await self.resp.content.readany()
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 what = "idle timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
                 raise StreamInterruptedError(
-                    f"{self.provider}: stream cut ({what}) after {len(self.parser.text)} characters",
+                    f"{self.provider}: stream cut ({what}) after {len(parser.text)} characters",
                     provider=self.provider,
-                    partial_text=self.parser.text,
+                    partial_text=parser.text,
                 ) from None
             if data:
-                self._feed(self._decoder.feed(data))
+                self._events.extend(self._decoder.feed(data))
             else:
                 self._eof = True
-                self._feed(self._decoder.flush())
+                self._events.extend(self._decoder.flush())
 
     async def drain(self) -> None:
         """After the terminal event: read the (empty) rest so the connection is reused."""
