@@ -1,0 +1,221 @@
+"""``python -m bench all|library|gateway|ledger [--quick]`` — greenlang-llm side by side with LiteLLM.
+
+One command, one machine, one run: installs the peers into ``bench/.venv-peers`` (never
+into the project's venv), starts the simulator and every server on 127.0.0.1, measures,
+stops everything it started (also on failure or Ctrl-C), prints the tables, saves the raw
+JSON under ``bench/results/`` and — for a full run — rewrites the generated block of
+``docs/benchmarks.md`` and the latency-vs-load chart next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import importlib
+import importlib.metadata as md
+import json
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from . import compare_gateway, library, loadgen, peers, report
+from .procs import ServerSet
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+OUR_PACKAGES = ("greenlang-llm", "aiohttp", "orjson", "starlette", "uvicorn", "uvloop", "httptools")
+CHART_NAME = "benchmarks-latency-vs-load.svg"
+
+
+def _log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def machine_info() -> dict[str, str]:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f"{mem_kib / 1024 / 1024:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        memory = "?"
+    return {
+        "cores": str(len(os.sched_getaffinity(0))),
+        "cpu": cpu,
+        "memory": memory,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+    }
+
+
+def our_versions() -> dict[str, str]:
+    out = {}
+    for name in OUR_PACKAGES:
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+def run_ledger(quick: bool) -> dict[str, Any]:
+    """Call the ledger helper's benchmark (bench/bench_ledger.py) when it exists."""
+    try:
+        module = importlib.import_module("bench.bench_ledger")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("bench.bench_ledger",):
+            raise
+        return {"ledger_note": "bench/bench_ledger.py is not present; the ledger benchmark was skipped."}
+    for name in ("run_benchmarks", "run_all", "run", "main_results"):
+        func = getattr(module, name, None)
+        if callable(func):
+            value = func(quick=quick)
+            return {"ledger": value if isinstance(value, dict) else {"rows": list(value)}}
+    return {"ledger_note": "bench/bench_ledger.py exposes no run function this harness knows."}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("what", nargs="?", default="all", choices=["all", "library", "gateway", "ledger"])
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny counts, one repeat: checks the harness works"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="repeats per comparison (default 3; quick 1)"
+    )
+    parser.add_argument(
+        "--peers",
+        choices=["auto", "existing", "skip"],
+        default="auto",
+        help="auto: install LiteLLM into bench/.venv-peers if missing; existing: use it only if "
+        "present; skip: ours only",
+    )
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        default=None,
+        help="markdown file whose generated block to rewrite (default docs/benchmarks.md for a "
+        "full run; a --quick run writes no docs unless given)",
+    )
+    parser.add_argument(
+        "--simulator",
+        default=None,
+        help="use this already-running loopback simulator instead of starting one",
+    )
+    parser.add_argument("--out", type=Path, default=BENCH_DIR / "results", help="where the raw JSON goes")
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (1 if args.quick else 3)
+    docs = args.docs if args.docs is not None else (None if args.quick else ROOT / "docs" / "benchmarks.md")
+    started = time.monotonic()
+    command = "python -m bench " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
+    results: dict[str, Any] = {
+        "meta": {
+            "command": command.strip(),
+            "machine": machine_info(),
+            "versions": {"greenlang-llm side": our_versions()},
+            "notes": [],
+        }
+    }
+    failures: list[str] = []
+
+    peer_python = None
+    wants_peers = args.what in ("all", "library", "gateway") and args.peers != "skip"
+    if wants_peers:
+        _log("peers: checking bench/.venv-peers …")
+        peer_python = peers.ensure_peers(install=args.peers == "auto")
+        if peer_python is None:
+            results["meta"]["notes"].append(
+                "LiteLLM was not measured: its peer venv is absent (--peers existing)."
+            )
+        else:
+            results["meta"]["versions"]["LiteLLM side (bench/.venv-peers)"] = peers.peer_versions()
+
+    workdir = Path(tempfile.mkdtemp(prefix="greenlang-bench-"))
+    _log(f"work dir (configs, server logs): {workdir}")
+    try:
+        with ServerSet(workdir / "logs") as servers:
+            sim = None
+            if args.simulator:
+                sim = args.simulator.rstrip("/")
+                loadgen.assert_loopback(sim)
+            elif args.what in ("all", "library", "gateway"):
+                sim = compare_gateway.start_simulator(servers)
+                _log(f"simulator at {sim}")
+            if args.what in ("all", "library") and sim:
+                _log("library: LLMRouter vs litellm.Router vs direct provider …")
+                try:
+                    results["library"] = library.run(sim, peer_python, args.quick, repeats, _log)
+                except Exception as exc:
+                    failures.append(f"library: {exc}")
+                    traceback.print_exc()
+            if args.what in ("all", "gateway") and sim:
+                _log("gateway: starting servers …")
+                try:
+                    endpoints = compare_gateway.start_targets(servers, sim, workdir, peer_python, _log)
+                    _log("gateway: " + ", ".join(f"{e.name}={e.url}" for e in endpoints))
+                    results["gateway"] = _run_async(
+                        compare_gateway.run_matrix(endpoints, args.quick, repeats, _log)
+                    )
+                except Exception as exc:
+                    failures.append(f"gateway: {exc}")
+                    traceback.print_exc()
+            if args.what in ("all", "ledger"):
+                _log("ledger …")
+                try:
+                    results.update(run_ledger(args.quick))
+                except Exception as exc:
+                    failures.append(f"ledger: {exc}")
+                    traceback.print_exc()
+    except KeyboardInterrupt:
+        _log("interrupted: every server was stopped")
+        return 130
+    finally:
+        _log("all servers stopped")
+
+    meta = results["meta"]
+    meta["elapsed_s"] = time.monotonic() - started
+    meta["finished"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    meta["notes"] += [f"FAILED: {f}" for f in failures]
+    args.out.mkdir(parents=True, exist_ok=True)
+    raw_path = (
+        args.out
+        / f"bench-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S')}{'-quick' if args.quick else ''}.json"
+    )
+    raw_path.write_text(json.dumps(results, indent=1, default=str))
+    print(report.terminal(results))
+    print(f"\nraw results: {raw_path}")
+    if docs is not None:
+        chart = report.svg_chart(results)
+        chart_name = None
+        if chart:
+            chart_name = CHART_NAME
+            (docs.parent / CHART_NAME).write_text(chart)
+        report.rewrite_docs(docs, report.markdown(results, chart_name))
+        print(f"docs: {docs}" + (f" (+ {docs.parent / CHART_NAME})" if chart else ""))
+    _log(f"done in {meta['elapsed_s']:.0f} s" + (f"; {len(failures)} part(s) failed" if failures else ""))
+    return 1 if failures else 0
+
+
+def _run_async(coro: Any) -> Any:
+    try:
+        import uvloop
+
+        return uvloop.run(coro)
+    except ImportError:
+        return asyncio.run(coro)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
