@@ -115,7 +115,7 @@ class GenerationRequest:
     def to_messages(self) -> list[Message]:
         """The conversation as a list, with ``prompt`` appended as the last user turn."""
         out = list(self.messages or [])
-        if self.prompt:
+        if self.prompt and self.prompt.strip():  # a blank prompt next to messages adds no turn
             out.append({"role": "user", "content": self.prompt})
         return out
 
