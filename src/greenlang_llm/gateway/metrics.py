@@ -65,7 +65,7 @@ class Histogram:
     def observe(self, labels: Labels, value: float) -> None:
         row = self.series.get(labels)
         if row is None:
-            row = self.series[labels] = [0.0] * (len(self.buckets) + 2)  # buckets…, count, sum
+            row = self.series[labels] = [0.0] * (len(self.buckets) + 3)  # buckets…, overflow, count, sum
         row[bisect.bisect_left(self.buckets, value)] += 1
         row[-2] += 1
         row[-1] += value

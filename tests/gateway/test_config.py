@@ -1,0 +1,110 @@
+"""Config validation: every error names the key; secrets come only from the environment."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gateway_support import ENV, config_dict
+
+from greenlang_llm.gateway.config import ConfigError, load_config, parse_config
+
+
+def _error(data: dict[str, Any], env: dict[str, str] = ENV) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, env)
+    return str(info.value)
+
+
+def test_valid_config_resolves_keys_to_hashes_only() -> None:
+    config = parse_config(config_dict(), ENV)
+    assert [p.name for p in config.providers] == ["claude", "gpt"]
+    assert config.routes[0].providers == ("claude", "gpt")
+    assert config.keys[0].key_sha256 == hashlib.sha256(ENV["ACME_KEY"].encode()).hexdigest()
+    assert ENV["ACME_KEY"] not in repr(config)
+    assert config.admin_key_sha256 == hashlib.sha256(ENV["GREENLANG_ADMIN_KEY"].encode()).hexdigest()
+    assert config.server.host == "127.0.0.1"
+    assert config.server.port == 4000
+
+
+def test_defaults_bind_loopback_and_sqlite_ledger() -> None:
+    config = parse_config({"providers": [{"name": "a", "type": "openai", "model_id": "gpt-4o"}]}, {})
+    assert config.server.host == "127.0.0.1"
+    assert config.server.database_url == "sqlite:///greenlang_llm.db"
+    assert config.admin_key_sha256 is None
+
+
+def test_bad_provider_type_names_the_key() -> None:
+    data = config_dict()
+    data["providers"][1]["type"] = "cohere"
+    assert _error(data).startswith("providers[1].type: must be 'anthropic' or 'openai'")
+
+
+def test_unknown_key_is_an_error_naming_it() -> None:
+    data = config_dict()
+    data["providers"][0]["modle_id"] = "x"
+    assert _error(data) == "providers[0].modle_id: unknown key"
+
+
+def test_missing_key_env_names_the_variable() -> None:
+    env = {k: v for k, v in ENV.items() if k != "BETA_KEY"}
+    assert _error(config_dict(), env) == "keys[1].key_env: environment variable BETA_KEY is not set"
+
+
+def test_missing_provider_api_key_env_names_the_variable() -> None:
+    data = config_dict()
+    data["providers"][0]["api_key_env"] = "ANTHROPIC_API_KEY"
+    assert "providers[0].api_key_env: environment variable ANTHROPIC_API_KEY is not set" in _error(data)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda d: d["routes"][0].update(strategy="fastest"), "routes[0].strategy: must be one of"),
+        (lambda d: d["routes"][0].update(providers=["claude", "nope"]), "routes[0].providers: unknown provider"),
+        (lambda d: d["routes"][0].update(providers=[]), "routes[0].providers: required"),
+        (lambda d: d["keys"][1].update(routes=["missing"]), "keys[1].routes: unknown route 'missing'"),
+        (lambda d: d["keys"][0].update(rpm=0), "keys[0].rpm: must be at least 1"),
+        (lambda d: d["keys"][0].update(rpm="fast"), "keys[0].rpm: must be an integer"),
+        (lambda d: d["keys"][0].update(key_sha256="ab"), "keys[0]: set exactly one of key_env or key_sha256"),
+        (lambda d: d["providers"][0].update(base_url="ftp://x"), "providers[0].base_url: must start with"),
+        (lambda d: d["providers"][1].update(name="claude"), "providers[1].name: duplicate 'claude'"),
+        (lambda d: d["providers"][0].update(timeout=-1), "providers[0].timeout: must be a finite number > 0"),
+        (lambda d: d["server"].update(port=70000), "server.port: must be at least 0 and at most 65535"),
+        (lambda d: d["server"].update(database_url="mysql://x"), "server.database_url:"),
+        (lambda d: d.update(budgets=[{"tenant": "acme"}]), "budgets[0].monthly_limit_usd: required"),
+        (lambda d: d.update(budgets=[{"tenant": "acme", "monthly_limit_usd": 5, "alert_thresholds": [0.9, 0.5]}]),
+         "budgets[0].alert_thresholds: must be ascending"),
+        (lambda d: d.update(providers=[]), "providers: at least one"),
+        (lambda d: d.update(extra={}), "extra: unknown key"),
+    ],
+)
+def test_each_bad_value_is_reported_with_its_path(mutate: Any, expected: str) -> None:
+    data = config_dict()
+    mutate(data)
+    assert expected in _error(data)
+
+
+def test_key_sha256_is_accepted_instead_of_env() -> None:
+    digest = hashlib.sha256(b"sk-hashed").hexdigest()
+    data = config_dict(keys=[{"key_sha256": digest.upper(), "tenant": "t"}])
+    assert parse_config(data, ENV).keys[0].key_sha256 == digest
+
+
+def test_load_config_reports_missing_file_and_bad_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server\nport = 1\n")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_config(bad)
+
+
+def test_example_config_in_repo_is_valid() -> None:
+    example = Path(__file__).parents[2] / "examples" / "greenlang-llm.toml"
+    env = {"ACME_KEY": "a", "BETA_KEY": "b", "GREENLANG_ADMIN_KEY": "c", "ANTHROPIC_API_KEY": "x",
+           "OPENAI_API_KEY": "y", "GREENLANG_DEMO_KEY": "d"}
+    config = load_config(example, env)
+    assert config.routes
