@@ -1,0 +1,275 @@
+"""The simulator's ASGI app: both APIs on one server, plus the ``/_sim`` admin endpoints.
+
+Routes are plain Starlette ``Route``s with no middleware, bodies go through
+orjson: the zero-latency path has to serve thousands of requests per second
+on one core so that it never bounds a gateway benchmark.
+
+A request's path: key check (hash only) → JSON body → the API's own
+validation (``wire``) → fault pick (``x-sim-fault`` header first, then rules)
+→ latency → deterministic reply (``replies``) → plain JSON or a stream.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .._errors import InvalidRequestError
+from ..wire import anthropic as wa
+from ..wire import openai as wo
+from ..wire._common import RequestFieldError
+from .apis import ANTHROPIC, OPENAI, Api, json_response
+from .config import SimulatorConfig, hash_key
+from .faults import FaultInjector, FaultRule, parse_fault_header
+from .replies import Reply, count_input_tokens, make_reply
+from .stats import Stats
+from .streaming import TRANSPORT_KEY, StreamPlan, StreamResponse, reset_connection, settle, wait_until
+
+__all__ = ["SimulatorApp"]
+
+_ANSWER_KINDS = frozenset(ANTHROPIC.answers) | {"rate_limit"}
+_NEW_VERSION = "2026-10-21"
+_SAMPLING = ("temperature", "top_p", "top_k")
+_DEFAULT_MODELS = ("claude-sonnet-4-6", "gpt-4.1-mini")
+
+
+class SimulatorApp:
+    """Holds the simulator's state; ``asgi`` is what a server runs."""
+
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        self.config = config or SimulatorConfig()
+        self.faults = FaultInjector(self.config.faults, self.config.seed)
+        self.stats = Stats()
+        self.closing = False
+        self._jitter = random.Random(self.config.seed)
+        self._ids = itertools.count(1)
+        routes = [
+            Route("/v1/messages", self.messages, methods=["POST"]),
+            Route("/v1/messages/count_tokens", self.count_tokens, methods=["POST"]),
+            Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
+            Route("/v1/models", self.models, methods=["GET"]),
+            Route("/_sim/stats", self.admin_stats, methods=["GET"]),
+            Route("/_sim/faults", self.admin_faults, methods=["GET", "POST", "DELETE"]),
+            Route("/_sim/reset", self.admin_reset, methods=["POST"]),
+        ]
+        self.starlette = Starlette(routes=routes)
+
+    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Leaves uvicorn's transport in the scope so a fault can reset the connection."""
+        if scope["type"] == "http":
+            scope[TRANSPORT_KEY] = getattr(getattr(send, "__self__", None), "transport", None)
+        app: ASGIApp = self.starlette
+        await app(scope, receive, send)
+
+    def reset(self, seed: int | None = None) -> None:
+        """Stats to zero, faults back to the config's, RNGs reseeded."""
+        self.stats = Stats()
+        seed = self.config.seed if seed is None else seed
+        self.faults.reset(self.config.faults, seed)
+        self._jitter = random.Random(seed)
+
+    # ------------------------------------------------------------ API endpoints
+
+    async def messages(self, request: Request) -> Response:
+        return await self._generate(request, ANTHROPIC)
+
+    async def chat_completions(self, request: Request) -> Response:
+        return await self._generate(request, OPENAI)
+
+    async def count_tokens(self, request: Request) -> Response:
+        path = request.url.path
+        self.stats.request(path)
+        rid = self._request_id()
+        early = self._check_headers(request, ANTHROPIC, rid)
+        if early is not None:
+            return self._answered(early)
+        try:
+            gen, model = wa.parse_count_tokens_request(orjson.loads(await request.body()))
+        except (orjson.JSONDecodeError, InvalidRequestError) as exc:
+            return self._answered(self._bad_request(ANTHROPIC, exc, rid))
+        behaviour = self.config.behaviour(model)
+        tokens = count_input_tokens(gen) + behaviour.cache_read_tokens + behaviour.cache_write_tokens
+        return self._answered(json_response(wa.render_count_tokens(tokens), 200, {"request-id": rid}), model)
+
+    async def models(self, request: Request) -> Response:
+        self.stats.request(request.url.path)
+        ids = list(self.config.models) or list(_DEFAULT_MODELS)
+        if "anthropic-version" in request.headers:
+            return self._answered(json_response(wa.render_models(ids)))
+        return self._answered(json_response(wo.render_models(ids)))
+
+    # ------------------------------------------------------------ the generation path
+
+    async def _generate(self, request: Request, api: Api) -> Response:
+        path = request.url.path
+        self.stats.request(path)
+        rid = self._request_id()
+        early = self._check_headers(request, api, rid)
+        if early is not None:
+            return self._answered(early)
+        try:
+            raw = orjson.loads(await request.body())
+            if (
+                api is ANTHROPIC
+                and self.config.enforce_version_rules
+                and request.headers.get("anthropic-version") == _NEW_VERSION
+                and isinstance(raw, dict)
+            ):
+                for name in _SAMPLING:
+                    if name in raw:
+                        msg = f"{name}: not supported on anthropic-version {_NEW_VERSION}"
+                        raise RequestFieldError(msg, name)
+            gen, options = api.parse(raw)
+        except (orjson.JSONDecodeError, InvalidRequestError) as exc:
+            return self._answered(self._bad_request(api, exc, rid))
+        model = options.model
+        if self.config.strict_models and model not in self.config.models:
+            return self._answered(api.fault(FaultRule("not_found"), rid, model, 0, 0), model)
+        try:
+            fault = self._pick_fault(request, path, model, options.stream, gen.to_messages()[-1]["role"])
+        except ValueError as exc:
+            return self._answered(api.error(400, f"x-sim-fault: {exc}", rid))
+        behaviour = self.config.behaviour(model)
+        if fault is not None:
+            self.stats.faults[fault.kind] += 1
+            if fault.kind == "reset":
+                if not reset_connection(request.scope):
+                    raise ConnectionAbortedError("simulated connection reset")
+                await settle()
+                return self._answered(Response(status_code=499), model)
+            if fault.kind == "slow":
+                await wait_until(fault.delay, lambda: self.closing)
+            elif fault.kind in _ANSWER_KINDS:
+                tokens = count_input_tokens(gen)
+                return self._answered(api.fault(fault, rid, model, tokens, behaviour.context_window), model)
+        delay = behaviour.latency_ms
+        if behaviour.jitter_ms:
+            delay += self._jitter.random() * behaviour.jitter_ms
+        if delay > 0:
+            await wait_until(delay / 1000.0, lambda: self.closing)
+        reply = make_reply(gen, model, behaviour)
+        if reply.usage.input_tokens > behaviour.context_window:
+            ctx = FaultRule("context_length")
+            return self._answered(
+                api.fault(ctx, rid, model, reply.usage.input_tokens, behaviour.context_window), model
+            )
+        if options.stream:
+            return self._stream(api, reply, model, rid, options.include_usage, behaviour.token_ms, fault)
+        self.stats.tokens(reply.usage.input_tokens, reply.usage.output_tokens)
+        if api is ANTHROPIC:
+            body = wa.render_response(
+                id=f"msg_sim{rid[7:]}", model=model, text=reply.text, finish_reason=reply.finish_reason,
+                usage=reply.usage, stop_sequence=reply.stop_sequence,
+            )
+        else:
+            body = wo.render_response(
+                id=f"chatcmpl-sim{rid[7:]}", model=model, text=reply.text, finish_reason=reply.finish_reason,
+                usage=reply.usage, created=int(time.time()),
+            )
+        return self._answered(json_response(body, 200, {api.request_id_header: rid}), model)
+
+    def _stream(
+        self, api: Api, reply: Reply, model: str, rid: str, include_usage: bool, token_ms: float,
+        fault: FaultRule | None,
+    ) -> Response:
+        stream_fault = fault if fault is not None and fault.kind not in ("slow",) else None
+        if api is ANTHROPIC:
+            aw = wa.StreamWriter(f"msg_sim{rid[7:]}", model, reply.usage)
+            head, tail = aw.start(), aw.finish(reply.finish_reason, reply.usage, reply.stop_sequence)
+            frames = [aw.delta(p) for p in reply.pieces]
+            error = aw.error(529, "Overloaded")
+            invalid = b'event: content_block_delta\ndata: {"type":"content_block_delta","delta":{\n\n'
+        else:
+            ow = wo.StreamWriter(f"chatcmpl-sim{rid[7:]}", model, int(time.time()), include_usage)
+            head, tail = ow.start(), ow.finish(reply.finish_reason, reply.usage)
+            frames = [ow.delta(p) for p in reply.pieces]
+            error = ow.error(500, "Internal server error")
+            invalid = b'data: {"id":"chatcmpl-sim","object":"chat.completion.chunk","choices":[{\n\n'
+        sent = len(frames) if stream_fault is None else min(stream_fault.after, len(frames))
+        self.stats.tokens(reply.usage.input_tokens, sent)
+        plan = StreamPlan(head, frames, tail, error, invalid, token_ms / 1000.0, stream_fault)
+        headers = {api.request_id_header: rid}
+        return self._answered(StreamResponse(plan, headers, self.stats, lambda: self.closing), model)
+
+    # ------------------------------------------------------------ helpers
+
+    def _request_id(self) -> str:
+        return f"req_sim{next(self._ids):016d}"
+
+    def _answered(self, response: Response, model: str | None = None) -> Response:
+        self.stats.answered(response.status_code, model)
+        return response
+
+    def _check_headers(self, request: Request, api: Api, rid: str) -> Response | None:
+        """401 for a missing or unknown key (compared by hash); 400 without anthropic-version."""
+        headers = request.headers
+        key = headers.get("x-api-key")
+        if key is None:
+            auth = headers.get("authorization", "")
+            key = auth[7:].strip() if auth[:7].lower() == "bearer " else None
+        if (not key and self.config.require_key) or (
+            key and self.config.valid_keys_sha256 and hash_key(key) not in self.config.valid_keys_sha256
+        ):
+            return api.fault(FaultRule("auth"), rid, "", 0, 0)
+        if api is ANTHROPIC and "anthropic-version" not in headers:
+            return api.error(400, "anthropic-version: header is required", rid)
+        return None
+
+    def _bad_request(self, api: Api, exc: Exception, rid: str) -> Response:
+        if isinstance(exc, orjson.JSONDecodeError):
+            return api.error(400, "We could not parse the JSON body of your request.", rid)
+        if isinstance(exc, RequestFieldError):
+            return api.error(400, exc.message, rid, code=exc.code, param=exc.param)
+        return api.error(400, str(exc), rid)
+
+    def _pick_fault(
+        self, request: Request, path: str, model: str, stream: bool, last_role: str
+    ) -> FaultRule | None:
+        header = request.headers.get("x-sim-fault")
+        if header:
+            rule = parse_fault_header(header)
+            return rule if rule.matches(path, model, stream, last_role == "assistant") else None
+        if not self.faults.rules:
+            return None
+        return self.faults.pick(path, model, stream, last_role == "assistant")
+
+    # ------------------------------------------------------------ admin
+
+    async def admin_stats(self, request: Request) -> Response:
+        return json_response(self.stats.snapshot())
+
+    async def admin_faults(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.faults.set_rules([])
+        elif request.method == "POST":
+            try:
+                data: Any = orjson.loads(await request.body())
+                if isinstance(data, dict) and "faults" in data:
+                    self.faults.set_rules([FaultRule.from_dict(f) for f in data["faults"]])
+                elif isinstance(data, dict):
+                    self.faults.add(FaultRule.from_dict(data))
+                else:
+                    raise ValueError("send a fault object, or {\"faults\": [...]} to replace all")
+            except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
+                return json_response({"error": str(exc)}, 400)
+        return json_response({"faults": [r.to_dict() for r in self.faults.rules]})
+
+    async def admin_reset(self, request: Request) -> Response:
+        body = await request.body()
+        seed = None
+        if body:
+            try:
+                seed = orjson.loads(body).get("seed")
+            except (orjson.JSONDecodeError, AttributeError):
+                return json_response({"error": "body must be a JSON object like {\"seed\": 1}"}, 400)
+        self.reset(seed if isinstance(seed, int) else None)
+        return json_response({"reset": True})
