@@ -64,7 +64,7 @@ def percentile(sorted_values: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile of an already sorted sequence (NaN when empty)."""
     if not sorted_values:
         return math.nan
-    rank = math.ceil(pct / 100.0 * len(sorted_values))
+    rank = math.ceil(round(pct * len(sorted_values) / 100.0, 9))  # round: 99.9% of 1000 is 999, not 999.0…1
     return float(sorted_values[min(max(rank, 1), len(sorted_values)) - 1])
 
 
