@@ -103,3 +103,21 @@ async def serve(app: Starlette) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+
+
+SIM_KEY = "sk-test-canary-5f2e9d"
+"""The provider key the gateway sends upstream: a canary that must never show up in logs or answers."""
+
+CLAUDE = "claude-3-5-haiku-20241022"
+GPT = "gpt-4o-mini"
+
+
+def sim_config_dict(anthropic_url: str, openai_url: str, **changes: Any) -> dict[str, Any]:
+    """The base config with real providers pointed at a simulator; provider key from ``SIM_KEY``."""
+    data = config_dict(**changes)
+    data["providers"][0].update(base_url=anthropic_url, api_key_env="SIM_KEY")
+    data["providers"][1].update(base_url=openai_url, api_key_env="SIM_KEY")
+    return data
+
+
+SIM_ENV = {**ENV, "SIM_KEY": SIM_KEY}
