@@ -84,8 +84,7 @@ class FakeProvider(BaseLLMProvider):
         return outcome
 
     def usage_for(self, request: GenerationRequest, text: str) -> TokenUsage:
-        input_tokens = max(1, sum(_words(m.get("content")) for m in request.to_messages())
-                           + _words(request.system or ""))
+        input_tokens = self.count_tokens(request)
         output_tokens = len(text.split())
         in_cost = self.input_price_per_1k * input_tokens / _THOUSAND
         out_cost = self.output_price_per_1k * output_tokens / _THOUSAND
@@ -99,7 +98,9 @@ class FakeProvider(BaseLLMProvider):
         )
 
     def count_tokens(self, request: GenerationRequest) -> int:
-        return max(1, sum(_words(m.get("content")) for m in request.to_messages()))
+        # the same count usage_for bills, so estimate_cost is a true upper bound
+        return max(1, sum(_words(m.get("content")) for m in request.to_messages())
+                   + _words(request.system or ""))
 
     def estimate_cost(self, request: GenerationRequest) -> float:
         cost = (self.input_price_per_1k * self.count_tokens(request)
