@@ -12,9 +12,11 @@ from greenlang_llm import GenerationRequest, LLMRouter, RoutingStrategy
 from greenlang_llm import _errors as errors
 from greenlang_llm.circuit_breaker import CircuitBreakerOpenError, CircuitState
 from greenlang_llm.llm_router import AllCircuitsOpenError, AllProvidersRateLimitedError
-from greenlang_llm.providers import BaseLLMProvider, FakeProvider
+from greenlang_llm.providers import AnthropicProvider, BaseLLMProvider, FakeProvider, OpenAIProvider
 from greenlang_llm.providers.base_provider import GenerationResponse, ProviderHealth, StreamChunk
 from greenlang_llm.retry import Backoff, RetryPolicy
+from greenlang_llm.simulator.faults import FaultRule
+from greenlang_llm.simulator.testing import Simulator, simulator  # noqa: F401
 
 REQ = GenerationRequest(prompt="hello world")
 
@@ -519,3 +521,58 @@ async def test_thousands_of_concurrent_calls_keep_the_books_consistent() -> None
     assert sum(f.calls for f in fakes) == 3000 + g["failover_count"]
     assert sum(m["failed_requests"] for m in metrics["providers"].values()) == 150
     assert sum(m["total_requests"] for m in metrics["providers"].values()) == sum(f.calls for f in fakes)
+
+
+# -- against the simulator, with the real HTTP providers -------------------------------
+
+
+def _sim_router(sim: Simulator, **kwargs: object) -> LLMRouter:
+    router = LLMRouter(**kwargs)  # type: ignore[arg-type]
+    router.register_provider("claude", AnthropicProvider(
+        "claude-3-5-sonnet-20241022", api_key="sk-test-canary", max_retries=0,
+        base_url=sim.anthropic_base_url), priority=1)
+    router.register_provider("gpt", OpenAIProvider(
+        "gpt-4o-mini", api_key="sk-test-canary", max_retries=0, base_url=sim.openai_base_url), priority=2)
+    return router
+
+
+async def test_simulator_outage_fails_over_and_opens_the_breaker(simulator: Simulator) -> None:  # noqa: F811
+    simulator.faults.add(FaultRule("down", model="claude-3-5-sonnet-20241022"))
+    async with _sim_router(simulator, circuit_breaker_threshold=2) as router:
+        providers = [(await router.generate(REQ)).provider for _ in range(4)]
+        assert providers == ["gpt"] * 4
+        assert simulator.stats.by_model["claude-3-5-sonnet-20241022"] == 2  # then the breaker skips it
+        metrics = router.get_metrics()
+        assert metrics["global"]["failover_count"] == 2
+        assert metrics["providers"]["claude"]["circuit_breaker_state"] == "open"
+        assert metrics["global"]["total_cost_usd"] > 0
+
+
+async def test_simulator_stream_fails_over_before_the_first_byte_only(simulator: Simulator) -> None:  # noqa: F811
+    simulator.faults.add(FaultRule("http_500", model="claude-3-5-sonnet-20241022", times=1))
+    async with _sim_router(simulator) as router:
+        chunks = [c async for c in router.stream(REQ)]
+        assert {c.provider for c in chunks} == {"gpt"}
+        assert chunks[-1].usage is not None
+        assert chunks[-1].usage.total_cost_usd > 0
+
+        simulator.faults.add(FaultRule("stream_cut", model="claude-3-5-sonnet-20241022", after=3, times=1))
+        received: list[str] = []
+
+        async def consume() -> None:
+            async for chunk in router.stream(REQ):
+                received.append(chunk.text)
+
+        with pytest.raises(errors.StreamInterruptedError) as info:
+            await consume()
+        assert info.value.partial_text == "".join(received)
+        assert received
+        assert simulator.stats.by_model.get("gpt-4o-mini") == 1  # no failover after the first byte
+
+
+async def test_simulator_bad_request_is_one_upstream_call(simulator: Simulator) -> None:  # noqa: F811
+    simulator.faults.add(FaultRule("bad_request"))
+    async with _sim_router(simulator) as router:
+        with pytest.raises(errors.InvalidRequestError):
+            await router.generate(REQ)
+    assert simulator.stats.requests == 1
