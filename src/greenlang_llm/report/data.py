@@ -258,11 +258,10 @@ def budget_row(tracker: Any, tenant: str, run: RunInfo | None = None) -> BudgetR
         status = tracker.check_budget(tenant)
     except KeyError:
         return None
-    limit, thresholds = _budget_config(tracker, tenant, status)
+    limit, spent, thresholds = _budget_config(tracker, tenant, status)
     if run is not None:
         limit = run.limits.get(tenant, limit)
         thresholds = run.thresholds.get(tenant, thresholds)
-    spent = limit * float(status.percentage_used) / 100
     level = status.alert_level if status.alert_triggered else None
     return BudgetRow(
         tenant_id=tenant,
@@ -276,24 +275,26 @@ def budget_row(tracker: Any, tenant: str, run: RunInfo | None = None) -> BudgetR
     )
 
 
-def _budget_config(tracker: Any, tenant: str, status: Any) -> tuple[float, tuple[float, ...]]:
-    """Limit and thresholds: from the tracker when it tells, else derived from the status."""
-    getter = getattr(tracker, "get_budget", None)
-    if callable(getter):
-        budget = getter(tenant)
-        if budget is not None:
-            limit = getattr(budget, "monthly_limit_usd", None)
-            thresholds = getattr(budget, "alert_thresholds", None)
-            if limit is not None:
-                return float(limit), tuple(float(t) for t in (thresholds or (0.8, 0.9, 1.0)))
-    pct, remaining = float(status.percentage_used), float(status.remaining_usd)
+def _budget_config(tracker: Any, tenant: str, status: Any) -> tuple[float, float, tuple[float, ...]]:
+    """Limit, month-to-date spend and thresholds: from the tracker when it tells, else derived."""
+    thresholds: tuple[float, ...] = (0.8, 0.9, 1.0)
+    lister = getattr(tracker, "list_budgets", None)
+    if callable(lister):
+        config = lister().get(tenant) or {}
+        thresholds = tuple(float(t) for t in config.get("alert_thresholds", thresholds))
+    pct = float(status.percentage_used)
+    limit = getattr(status, "limit_usd", None)
+    spent = getattr(status, "spent_usd", None)
+    if limit and spent is not None:
+        return float(limit), float(spent), thresholds
+    remaining = float(status.remaining_usd)
     if pct > 0:
         month_start = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         spent = float(tracker.get_summary(start_date=month_start, tenant_id=tenant).total_cost_usd)
         limit = spent * 100 / pct if spent > 0 else remaining / max(1e-12, 1 - pct / 100)
     else:
-        limit = remaining
-    return limit, (0.8, 0.9, 1.0)
+        spent, limit = 0.0, remaining
+    return float(limit), float(spent), thresholds
 
 
 def collect_report_data(
