@@ -22,6 +22,8 @@ import orjson
 import pytest
 from aiohttp import web
 
+from greenlang_llm.simulator.testing import simulator, simulator_url  # noqa: F401  (fixtures)
+
 FIXTURES = Path("/work/shared/wire-fixtures")
 CANARY_KEY = "sk-test-canary-7f3a9c"
 

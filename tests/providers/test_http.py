@@ -591,3 +591,261 @@ async def test_health_check_probes_the_models_list(
     assert "401" in (health.last_error or "")
     assert provider.last_error == health.last_error
     await provider.close()
+
+
+# -- end to end against the simulator --------------------------------------------------------
+#
+# The simulator's replies and usage are a documented pure function of the request
+# (simulator/replies.py), so texts, token counts and costs are asserted exactly, and
+# its stats count every attempt that reached it.
+
+SIM_MODELS = {
+    # model, $/MTok: input, output, cache read, cache write (5 min)
+    "anthropic": ("claude-3-sonnet-20240229", "3", "15", "0.3", "3.75"),
+    "openai": ("gpt-4o-mini", "0.15", "0.6", "0.075", "0"),
+}
+
+
+def sim_provider(spec: dict[str, Any], sim: Any, key: str, sleep: Any = None, **kw: Any) -> HttpProvider:
+    kind = "anthropic" if spec["cls"] is AnthropicProvider else "openai"
+    base = sim.base_url + spec["suffix"]
+    provider: HttpProvider = spec["cls"](
+        SIM_MODELS[kind][0], api_key=key, base_url=base, sleep=sleep, rng=random.Random(1), **kw
+    )
+    return provider
+
+
+def expected_usage(spec: dict[str, Any], sim: Any, request: GenerationRequest) -> tuple[str, Any]:
+    from greenlang_llm.simulator.replies import make_reply
+
+    kind = "anthropic" if spec["cls"] is AnthropicProvider else "openai"
+    model = SIM_MODELS[kind][0]
+    reply = make_reply(request, model, sim.config.behaviour(model))
+    return reply.text, reply.usage
+
+
+def nanos(tokens: int, rate: str) -> int:
+    from decimal import Decimal
+
+    value = Decimal(tokens) * Decimal(rate) * 1000
+    assert value == value.to_integral_value()
+    return int(value)
+
+
+def assert_priced(spec: dict[str, Any], usage: Any, reported: Any) -> None:
+    kind = "anthropic" if spec["cls"] is AnthropicProvider else "openai"
+    _, in_rate, out_rate, read_rate, write_rate = SIM_MODELS[kind]
+    assert (usage.input_tokens, usage.output_tokens) == (reported.input_tokens, reported.output_tokens)
+    assert (usage.cache_read_tokens, usage.cache_write_tokens) == (
+        reported.cache_read_tokens, reported.cache_write_tokens
+    )
+    uncached = usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens
+    input_nanos = (
+        nanos(uncached, in_rate) + nanos(usage.cache_read_tokens, read_rate)
+        + nanos(usage.cache_write_tokens, write_rate)
+    )
+    output_nanos = nanos(usage.output_tokens, out_rate)
+    assert usage.input_cost_usd == input_nanos / 1e9
+    assert usage.output_cost_usd == output_nanos / 1e9
+    assert usage.total_cost_usd == (input_nanos + output_nanos) / 1e9
+    assert usage.estimated is False
+
+
+@pytest.fixture
+def cached_sim(simulator: Any) -> Any:
+    """The simulator with a cached prompt prefix on both models, so cache pricing is exercised."""
+    from greenlang_llm.simulator import ModelBehaviour
+
+    simulator.config.models["claude-3-sonnet-20240229"] = ModelBehaviour(
+        reply_tokens=12, cache_read_tokens=2048, cache_write_tokens=512
+    )
+    simulator.config.models["gpt-4o-mini"] = ModelBehaviour(reply_tokens=12, cache_read_tokens=1024)
+    return simulator
+
+
+def add_fault(sim: Any, kind: str, **kw: Any) -> None:
+    from greenlang_llm.simulator import FaultRule
+
+    sim.faults.add(FaultRule(kind=kind, **kw))
+
+
+SIM_REQUEST = GenerationRequest(
+    prompt="Explain carbon accounting in 2 sentences.", system="Be brief.", temperature=0.7, max_tokens=100
+)
+
+
+async def test_sim_generate_text_usage_and_costs_are_exact(
+    spec: dict[str, Any], cached_sim: Any, canary_key: str
+) -> None:
+    provider = sim_provider(spec, cached_sim, canary_key)
+    response = await provider.generate(SIM_REQUEST)
+    text, reported = expected_usage(spec, cached_sim, SIM_REQUEST)
+    assert response.text == text
+    assert response.finish_reason == "stop"
+    assert response.model_id == provider.model_id
+    assert_priced(spec, response.usage, reported)
+    assert cached_sim.stats.requests == 1
+    await provider.close()
+
+
+async def test_sim_stream_matches_generate_and_ends_with_priced_usage(
+    spec: dict[str, Any], cached_sim: Any, canary_key: str
+) -> None:
+    provider = sim_provider(spec, cached_sim, canary_key)
+    chunks = [c async for c in provider.stream(SIM_REQUEST)]
+    text, reported = expected_usage(spec, cached_sim, SIM_REQUEST)
+    assert len(chunks) == 12 + 1  # one delta per simulated token, then the final chunk
+    assert "".join(c.text for c in chunks) == text
+    assert chunks[-1].finish_reason == "stop"
+    assert_priced(spec, chunks[-1].usage, reported)
+    assert cached_sim.stats.streams["completed"] == 1
+    await provider.close()
+
+
+async def test_sim_max_tokens_cut_reports_length(
+    spec: dict[str, Any], simulator: Any, canary_key: str
+) -> None:
+    provider = sim_provider(spec, simulator, canary_key)
+    response = await provider.generate(GenerationRequest(prompt="hi", max_tokens=3))
+    assert response.finish_reason == "length"
+    assert response.usage.output_tokens == 3
+    await provider.close()
+
+
+@pytest.mark.parametrize("kind", ["http_500", "http_503", "overloaded", "rate_limit", "reset"])
+async def test_sim_retryable_faults_are_retried_with_the_exact_number_of_attempts(
+    spec: dict[str, Any], simulator: Any, canary_key: str, fake_sleep: Any, kind: str
+) -> None:
+    add_fault(simulator, kind, times=3)
+    provider = sim_provider(spec, simulator, canary_key, fake_sleep)
+    response = await provider.generate(SIM_REQUEST)
+    assert response.text
+    assert simulator.stats.requests == 4  # three faults, then the answer
+    assert len(fake_sleep.waits) == 3
+    await provider.close()
+
+
+@pytest.mark.parametrize("kind", ["http_500", "overloaded", "rate_limit", "reset"])
+async def test_sim_persistent_faults_exhaust_max_retries(
+    spec: dict[str, Any], simulator: Any, canary_key: str, fake_sleep: Any, kind: str
+) -> None:
+    add_fault(simulator, kind)
+    provider = sim_provider(spec, simulator, canary_key, fake_sleep, max_retries=2)
+    with pytest.raises(ServiceUnavailableError if kind != "rate_limit" else RateLimitError) as info:
+        await provider.generate(SIM_REQUEST)
+    assert info.value.retryable
+    assert simulator.stats.requests == 3
+    await provider.close()
+
+
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [("auth", AuthenticationError), ("bad_request", InvalidRequestError), ("not_found", InvalidRequestError),
+     ("context_length", InvalidRequestError), ("content_policy", InvalidRequestError)],
+)
+async def test_sim_client_errors_are_not_retried(
+    spec: dict[str, Any], simulator: Any, canary_key: str, fake_sleep: Any, kind: str, error: type
+) -> None:
+    add_fault(simulator, kind)
+    provider = sim_provider(spec, simulator, canary_key, fake_sleep)
+    with pytest.raises(error) as info:
+        await provider.generate(SIM_REQUEST)
+    assert not info.value.retryable
+    assert simulator.stats.requests == 1
+    assert fake_sleep.waits == []
+    await provider.close()
+
+
+async def test_sim_retry_after_is_honored(
+    spec: dict[str, Any], simulator: Any, canary_key: str, fake_sleep: Any
+) -> None:
+    add_fault(simulator, "rate_limit", retry_after=7, times=2)
+    provider = sim_provider(spec, simulator, canary_key, fake_sleep)
+    await provider.generate(SIM_REQUEST)
+    assert fake_sleep.waits == [7.0, 7.0]
+    assert simulator.stats.requests == 3
+    await provider.close()
+
+
+async def test_sim_slow_answer_times_out_and_is_retried(
+    spec: dict[str, Any], simulator: Any, canary_key: str, fake_sleep: Any
+) -> None:
+    add_fault(simulator, "slow", delay=0.5, times=1)
+    provider = sim_provider(spec, simulator, canary_key, fake_sleep, timeout=0.1)
+    response = await provider.generate(SIM_REQUEST)
+    assert response.text
+    assert simulator.stats.requests == 2
+    await provider.close()
+
+
+@pytest.mark.parametrize("kind", ["stream_cut", "stream_error", "invalid_json", "no_terminal", "stall"])
+async def test_sim_stream_faults_after_text_raise_stream_interrupted_with_the_partial_text(
+    spec: dict[str, Any], simulator: Any, canary_key: str, fake_sleep: Any, kind: str
+) -> None:
+    add_fault(simulator, kind, after=3, delay=0.5)
+    provider = sim_provider(spec, simulator, canary_key, fake_sleep, idle_timeout=0.1)
+    received: list[str] = []
+    with pytest.raises(StreamInterruptedError) as info:
+        await collect(provider.stream(SIM_REQUEST), received)
+    expected_text, _ = expected_usage(spec, simulator, SIM_REQUEST)
+    assert "".join(received) == info.value.partial_text
+    assert expected_text.startswith(info.value.partial_text)
+    assert len(received) == (16 if kind == "no_terminal" else 3)  # default reply: 16 tokens
+    assert simulator.stats.requests == 1  # never retried once text was delivered
+    await provider.close()
+
+
+@pytest.mark.parametrize("kind", ["stream_cut", "stream_error", "invalid_json"])
+async def test_sim_stream_faults_before_any_text_are_retried(
+    spec: dict[str, Any], simulator: Any, canary_key: str, fake_sleep: Any, kind: str
+) -> None:
+    add_fault(simulator, kind, after=0, times=1)
+    provider = sim_provider(spec, simulator, canary_key, fake_sleep)
+    chunks = [c async for c in provider.stream(SIM_REQUEST)]
+    assert chunks[-1].usage is not None
+    assert simulator.stats.requests == 2
+    await provider.close()
+
+
+async def test_sim_closing_a_stream_early_ends_it_upstream(
+    spec: dict[str, Any], simulator: Any, canary_key: str
+) -> None:
+    from greenlang_llm.simulator import ModelBehaviour
+
+    model = SIM_MODELS["anthropic" if spec["cls"] is AnthropicProvider else "openai"][0]
+    simulator.config.models[model] = ModelBehaviour(reply_tokens=500, token_ms=5)
+    provider = sim_provider(spec, simulator, canary_key)
+    stream = provider.stream(GenerationRequest(prompt="hi", max_tokens=500))
+    assert (await anext(stream)).text  # type: ignore[call-overload]
+    await stream.aclose()  # type: ignore[attr-defined]
+    for _ in range(200):
+        if simulator.stats.open_streams == 0:
+            break
+        await asyncio.sleep(0.005)
+    assert simulator.stats.open_streams == 0
+    assert simulator.stats.streams["client_closed"] == 1
+    await provider.close()
+
+
+async def test_sim_health_check_is_healthy(spec: dict[str, Any], simulator: Any, canary_key: str) -> None:
+    provider = sim_provider(spec, simulator, canary_key)
+    health = await provider.health_check()
+    assert health.is_healthy
+    assert health.last_error is None
+    await provider.close()
+
+
+async def test_sim_wrong_key_is_authentication_error_without_the_key_in_it(
+    spec: dict[str, Any], simulator: Any, canary_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from greenlang_llm.simulator import SimulatorConfig
+
+    caplog.set_level(logging.DEBUG)
+    simulator.config.valid_keys_sha256 = SimulatorConfig.hash_keys(["sk-test-the-right-one"])
+    provider = sim_provider(spec, simulator, canary_key)
+    with pytest.raises(AuthenticationError) as info:
+        await provider.generate(SIM_REQUEST)
+    assert info.value.status_code == 401
+    assert canary_key not in f"{info.value} {info.value!r} {provider!r}"
+    assert all(canary_key not in r.getMessage() for r in caplog.records)
+    await provider.close()
