@@ -14,7 +14,7 @@ Kinds (``KINDS``; aliases in ``ALIASES``, e.g. ``529`` → ``overloaded``):
   ``down`` (503 to everything it matches);
 - ``slow``: sleep ``delay`` seconds before answering (past a client's timeout);
 - ``reset``: close the connection with a TCP RST before any response byte;
-- streams only: ``stream_cut`` (RST after ``after`` tokens), ``stream_error`` (the API's
+- streams only: ``stream_cut`` (close the connection after ``after`` tokens), ``stream_error`` (the API's
   in-stream error after ``after`` tokens), ``stall`` (stop after ``after`` tokens and hold
   the connection for ``delay`` s), ``invalid_json`` (a broken event after ``after`` tokens),
   ``no_terminal`` (all tokens, then end without message_stop / finish_reason / [DONE]).

@@ -33,11 +33,20 @@ TRANSPORT_KEY = "greenlang_sim.transport"
 """Scope key under which the outer ASGI wrapper leaves uvicorn's transport (for resets)."""
 
 
-def reset_connection(scope: Scope) -> bool:
-    """Close the client's TCP connection with an RST (SO_LINGER 0). False if impossible."""
+def reset_connection(scope: Scope, hard: bool = True) -> bool:
+    """Drop the client's TCP connection. False if the server gives us no transport.
+
+    ``hard``: an RST (SO_LINGER 0) before any response byte, the "connection
+    reset by peer" of a crashed upstream. Otherwise a plain close after the bytes
+    already written, so the client keeps the partial stream and then sees the
+    body end early, as when a proxy drops a long response.
+    """
     transport = scope.get(TRANSPORT_KEY)
     if transport is None:
         return False
+    if not hard:
+        transport.close()
+        return True
     sock = transport.get_extra_info("socket")
     if sock is not None:
         with contextlib.suppress(OSError, AttributeError, TypeError):
@@ -142,7 +151,7 @@ class StreamResponse(Response):
             if gone.is_set():
                 return "client_closed"
         # stream_cut, or a stall that outlived its delay: drop the connection mid-body
-        if not reset_connection(scope):
+        if not reset_connection(scope, hard=False):
             raise ConnectionAbortedError("simulated stream cut")
         await settle()
         return "cut"
