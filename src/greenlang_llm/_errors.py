@@ -92,6 +92,8 @@ class RateLimitError(ProviderError):
 
 
 class AuthenticationError(ProviderError):
+    """The key is missing, wrong or not allowed (401/403); a new key is needed, not a retry."""
+
     default_retryable = False
 
 
@@ -102,7 +104,7 @@ class InvalidRequestError(ProviderError, ValueError):
 
 
 class NotFoundError(InvalidRequestError):
-    pass
+    """404: the model or route does not exist here (another provider may still have it)."""
 
 
 class ContextWindowExceededError(InvalidRequestError):
@@ -110,19 +112,19 @@ class ContextWindowExceededError(InvalidRequestError):
 
 
 class ContentPolicyError(InvalidRequestError):
-    pass
+    """A safety refusal: the provider decided, so retrying the same request will not help."""
 
 
 class ServiceUnavailableError(ProviderError):
-    pass
+    """The provider failed or is overloaded (5xx, 529, 408, 409); trying again may work."""
 
 
 class ProviderTimeoutError(ServiceUnavailableError):
-    pass
+    """No complete answer within the timeout."""
 
 
 class ProviderConnectionError(ServiceUnavailableError):
-    pass
+    """The connection was refused, reset or could not be made."""
 
 
 class StreamInterruptedError(ServiceUnavailableError):
@@ -141,6 +143,8 @@ class StreamInterruptedError(ServiceUnavailableError):
 
 
 class CircuitBreakerOpenError(ProviderError):
+    """The breaker refused the call without contacting the provider; see ``retry_after``."""
+
     def __init__(
         self,
         message: str = "circuit breaker is open",
@@ -152,6 +156,8 @@ class CircuitBreakerOpenError(ProviderError):
 
 
 class BudgetExceededError(ProviderError):
+    """A hard budget refused the reservation: the tenant has no money left this period."""
+
     default_retryable = False
 
     def __init__(
@@ -180,12 +186,13 @@ class AllProvidersFailedError(ProviderError):
         self.errors: list[tuple[str, BaseException]] = list(errors)
         self.retry_after = retry_after
         retryable = any(getattr(e, "retryable", False) for _, e in self.errors)
-        detail = "; ".join(
-            f"{name}: {type(err).__name__}"
-            + (f" {err.status_code}" if getattr(err, "status_code", None) else "")
-            for name, err in self.errors
-        )
+        detail = "; ".join(_describe(name, err) for name, err in self.errors)
         super().__init__(f"{message} [{detail}]" if detail else message, retryable)
+
+
+def _describe(name: str, err: BaseException) -> str:
+    code = getattr(err, "status_code", None)
+    return f"{name}: {type(err).__name__}" + (f" {code}" if code else "")
 
 
 def parse_retry_after(

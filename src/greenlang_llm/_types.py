@@ -168,6 +168,8 @@ class TokenUsage:
 
 @dataclass(slots=True)
 class GenerationResponse:
+    """A complete answer: text, who produced it, usage with costs, and why it stopped."""
+
     text: str
     provider: str
     model_id: str
@@ -190,6 +192,8 @@ class StreamChunk:
 
 @dataclass(slots=True)
 class ProviderHealth:
+    """The result of a health probe; ``last_error`` says why it is unhealthy."""
+
     is_healthy: bool
     latency_ms: float | None = None
     last_error: str | None = None

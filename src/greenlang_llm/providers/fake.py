@@ -39,6 +39,8 @@ def _words(content: Any) -> int:
 
 
 class FakeProvider(BaseLLMProvider):
+    """A provider that plays a script: replies, errors and latencies, with no network."""
+
     name: ClassVar[str] = "fake"
 
     def __init__(
