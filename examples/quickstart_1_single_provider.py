@@ -1,3 +1,11 @@
+# ruff: noqa: I001  -- the seed's code kept verbatim, import order included
+"""Quick Start 1 of the original README: one provider, one call, its cost.
+
+Verbatim except the import root (``llm`` -> ``greenlang_llm``). The base URL comes
+from ANTHROPIC_BASE_URL: point it at ``greenlang-llm simulate`` (which accepts any
+key, so ``"your-api-key"`` works) to run this without a real key.
+"""
+
 import asyncio
 from greenlang_llm.providers import AnthropicProvider
 from greenlang_llm.providers.base_provider import GenerationRequest
