@@ -98,6 +98,7 @@ async def serve(app: Starlette) -> AsyncIterator[str]:
             task.result()
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
+    app.state.uvicorn_server = server  # lets a test trigger shutdown while requests are in flight
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
