@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -298,8 +299,10 @@ async def run_demo(settings: DemoSettings, state: DemoState) -> tuple[RunInfo, A
 
 
 def _latency_label(label: str, state: DemoState) -> str:
+    """``claude-3-5-sonnet (anthropic)``: the model without its date suffix, and the vendor."""
     tier, _, name = label.partition("/")
-    return f"{name} · {state.labels.get((tier, name), tier)}"
+    model = re.sub(r"-\d{8}$", "", state.labels.get((tier, name), tier))
+    return f"{model} ({name})"
 
 
 async def _drive(plan: list[DemoRequest], state: DemoState, tracker: Any, faults: _Faults,

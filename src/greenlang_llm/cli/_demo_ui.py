@@ -63,9 +63,9 @@ def _status_line(state: DemoState) -> Text:
 
 def _events_panel(state: DemoState) -> Panel:
     lines = Text()
-    for event in list(state.observer.recent):
-        lines.append(f"{event.at:%H:%M:%S} ", style="dim")
-        lines.append(event.text + "\n", style=event.style)
+    for i, event in enumerate(list(state.observer.recent)):
+        lines.append(("\n" if i else "") + f"{event.at:%H:%M:%S} ", style="dim")
+        lines.append(event.text, style=event.style)
     return Panel(lines or Text("(no events yet)", style="dim"), title="events", title_align="left")
 
 

@@ -20,7 +20,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,6 @@ __all__ = ["add_parser", "run"]
 ACTIONS = ("summary", "timeseries", "export", "budgets", "report")
 GRANULARITIES = ("hourly", "daily", "monthly")
 FORMATS = ("table", "csv", "json")
-_DEFAULT_SPAN = {"hourly": timedelta(hours=24), "daily": timedelta(days=30), "monthly": timedelta(days=365)}
 
 
 def add_parser(subparsers: Any) -> None:
@@ -222,8 +221,6 @@ def _summary(args: argparse.Namespace, tracker: Any, start: datetime | None, end
 
 
 def _timeseries(args: argparse.Namespace, tracker: Any, start: datetime | None, end: datetime | None) -> None:
-    end = end or datetime.now(UTC)
-    start = start or end - _DEFAULT_SPAN[args.granularity]
     points = tracker.get_time_series(start, end, granularity=args.granularity, tenant_id=args.tenant)
     rows = [(stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC), float(cost)) for stamp, cost in points]
     if args.format == "json":
@@ -328,7 +325,7 @@ def _report(args: argparse.Namespace, tracker: Any, start: datetime | None, end:
         write_html(target, data)
     except OSError as exc:
         raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
-    print(f"wrote {target} ({len(data.records)} records, total ${data.total_cost_usd:f})")
+    print(f"wrote {target} ({len(data.records)} records, total ${data.total_cost_usd:.6f})")
 
 
 def run(args: argparse.Namespace) -> int:

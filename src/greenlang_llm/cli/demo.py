@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from pathlib import Path
@@ -31,7 +32,7 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("demo", help="run the end-to-end demo on the embedded simulator",
                               description=(__doc__ or "").splitlines()[0])
     p.add_argument("--requests", type=int, default=None, metavar="N",
-                   help=f"how many requests to send (default {DEFAULT_REQUESTS}; {LIVE_DEFAULT_REQUESTS} with --live)")
+                   help=f"requests to send (default {DEFAULT_REQUESTS}; {LIVE_DEFAULT_REQUESTS} with --live)")
     p.add_argument("--seed", type=int, default=7, metavar="S", help="workload and fault seed (default 7)")
     p.add_argument("--strategy", default="priority",
                    help="priority | least_cost | least_latency | round_robin | random (default priority)")
@@ -121,7 +122,7 @@ def _print_summary(console: Any, data: Any, state: Any, paths: list[Path]) -> No
     console.print(
         f"{len(data.records)} requests billed, {run.failed_requests} failed, {len(run.failovers)} failovers, "
         f"{sum(1 for e in run.breaker_events if e.new_state == 'open')} breaker opens, "
-        f"{len(run.alerts)} budget alerts, total ${data.total_cost_usd:f} in {run.duration_s:.1f} s"
+        f"{len(run.alerts)} budget alerts, total ${data.total_cost_usd:.6f} in {run.duration_s:.1f} s"
     )
     console.print(files_table(paths))
     console.print(f"Open the report: file://{paths[2].resolve()}")
@@ -133,14 +134,24 @@ def run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     mode = _mode(args)
     console = Console() if mode == "live" else Console(width=120, no_color=True, force_terminal=False)
-    state, run_info, tracker = asyncio.run(_main(settings, mode, console))
+    # The demo shows breaker and retry events itself; the library's own warnings would only
+    # repeat them. An explicit LOG_LEVEL still wins.
+    package_logger = logging.getLogger("greenlang_llm")
+    saved_level = package_logger.level
+    if "LOG_LEVEL" not in os.environ:
+        package_logger.setLevel(logging.ERROR)
+    try:
+        state, run_info, tracker = asyncio.run(_main(settings, mode, console))
+    finally:
+        package_logger.setLevel(saved_level)
     try:
         data, paths = _write_outputs(settings, tracker, run_info)
     finally:
         tracker.close()
     if mode == "quiet":
-        print(f"demo: {len(data.records)} billed, {state.failed} failed, {len(run_info.failovers)} failovers, "
-              f"total ${data.total_cost_usd:f}; wrote {', '.join(str(p) for p in paths[:3])}")
+        print(f"demo: {len(data.records)} billed, {state.failed} failed, "
+              f"{len(run_info.failovers)} failovers, total ${data.total_cost_usd:.6f}; "
+              f"wrote {', '.join(str(p) for p in paths[:3])}")
     else:
         _print_summary(console, data, state, paths)
     if state.failed == settings.requests:

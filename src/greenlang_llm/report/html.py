@@ -58,7 +58,7 @@ def _money(value: Decimal | float) -> str:
 
 
 def _exact(value: Decimal) -> str:
-    return f"${value:f}"
+    return f"${value:.9f}"
 
 
 def _time(stamp: datetime) -> str:

@@ -11,7 +11,7 @@ one ``<svg>`` string with a ``viewBox`` so it scales with the page, and native
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
@@ -49,6 +49,12 @@ def nice_ticks(maximum: float, count: int = 5) -> list[float]:
     while ticks[-1] < maximum - 1e-12:
         ticks.append(round(ticks[-1] + step, 12))
     return ticks
+
+
+def label_width(names: Iterable[str], char_px: float = 7.0) -> int:
+    """Room for the longest label at 12px (capped: longer labels are cut with an ellipsis)."""
+    longest = max((min(len(n), 30) for n in names), default=8)
+    return int(min(230, max(70, longest * char_px + 14)))
 
 
 def _money(value: float) -> str:
@@ -170,7 +176,7 @@ def bar_chart(
     rows = sorted(items, key=lambda kv: kv[1], reverse=True)
     if not rows:
         return _empty(width, 80, label, "no data in this range")
-    label_w, value_w, gap = 130, 92, 8
+    label_w, value_w, gap = label_width(name for name, _ in rows), 100, 8
     height = len(rows) * (bar_height + gap) + 12
     plot_w = width - label_w - value_w
     top_value = max(v for _, v in rows) or 1.0
@@ -180,7 +186,7 @@ def bar_chart(
         y = 6 + i * (bar_height + gap)
         w = max(1.0, value / top_value * plot_w) if value > 0 else 0.0
         share = value / total * 100
-        short = name if len(name) <= 20 else name[:19] + "…"
+        short = name if len(name) <= 30 else name[:29] + "…"
         out.append(
             f'<text x="{label_w - 6}" y="{y + bar_height * 0.7:.1f}" text-anchor="end" '
             f'fill="{_TEXT}">{escape(short)}</text>'
@@ -283,7 +289,7 @@ def latency_chart(rows: Sequence[LatencyRow], *, label: str, width: int = 370) -
     """Per provider: a bar to the median, a whisker to p95/p99, a dot at the max."""
     if not rows:
         return _empty(width, 80, label, "no latency samples (recorded by the demo run only)")
-    label_w, right, bar_h, gap, top = 110, 20, 18, 26, 22
+    label_w, right, bar_h, gap, top = label_width(r.provider for r in rows), 20, 18, 26, 22
     plot_w = width - label_w - right
     ticks = nice_ticks(max(r.max_ms for r in rows), 4)
     top_value = ticks[-1] or 1.0

@@ -30,6 +30,11 @@ def _money(value: Decimal | float) -> str:
     return f"${float(value):,.4f}"
 
 
+def exact(value: Decimal) -> str:
+    """Nano-dollar precision, as stored in the ledger."""
+    return f"{value:.9f}"
+
+
 def breakdown_table(dimension: str, rows: Sequence[BreakdownRow], total: Decimal) -> Table:
     title = _TITLES.get(dimension, dimension)
     table = Table(title=f"Cost by {title}", title_justify="left")
@@ -38,7 +43,7 @@ def breakdown_table(dimension: str, rows: Sequence[BreakdownRow], total: Decimal
         table.add_column(name, justify="right")
     for r in rows:
         share = float(r.cost_usd / total * 100) if total else 0.0
-        table.add_row(r.name, f"{r.requests:,}", f"{r.tokens:,}", f"{r.cost_usd:f}", f"{share:.1f}%")
+        table.add_row(r.name, f"{r.requests:,}", f"{r.tokens:,}", exact(r.cost_usd), f"{share:.1f}%")
     table.add_section()
     table.add_row(
         "total",
