@@ -104,6 +104,7 @@ REPLY_PRIMING = 3
 _lock = threading.Lock()
 _encodings: dict[str, tiktoken.Encoding] = {}
 _by_model: dict[str, tuple[str, bool]] = {}
+_roles: dict[tuple[str, str], int] = {}
 
 
 class VocabularyError(RuntimeError):
@@ -225,6 +226,17 @@ def _content_tokens(encoding: tiktoken.Encoding, content: Any) -> int:
     return total
 
 
+def _role_tokens(encoding: tiktoken.Encoding, role: str) -> int:
+    """Roles repeat in every message; count each once per encoding."""
+    key = (encoding.name, role)
+    count = _roles.get(key)
+    if count is None:
+        count = len(encoding.encode_ordinary(role))
+        if len(_roles) < 1000:
+            _roles[key] = count
+    return count
+
+
 def count_messages_tokens(
     messages: Iterable[Mapping[str, Any]], model_id: str, system: str | None = None
 ) -> int:
@@ -238,17 +250,17 @@ def count_messages_tokens(
     encoding = get_encoding(name)
     total = REPLY_PRIMING
     if system:
-        total += TOKENS_PER_MESSAGE + len(encoding.encode_ordinary("system"))
+        total += TOKENS_PER_MESSAGE + _role_tokens(encoding, "system")
         total += len(encoding.encode_ordinary(system))
     for message in messages:
         total += TOKENS_PER_MESSAGE
         for key, value in message.items():
             if key == "content":
                 total += _content_tokens(encoding, value)
-            elif key in ("role", "name"):
-                total += len(encoding.encode_ordinary(str(value)))
-                if key == "name":
-                    total += TOKENS_PER_NAME
+            elif key == "role":
+                total += _role_tokens(encoding, str(value))
+            elif key == "name":
+                total += len(encoding.encode_ordinary(str(value))) + TOKENS_PER_NAME
             elif value is not None:  # tool_calls, tool_call_id, ...
                 total += _content_tokens(encoding, value if isinstance(value, str) else [value])
     return _scale(total, estimate)
