@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from greenlang_llm import _errors as errors
 from greenlang_llm.circuit_breaker import (
@@ -253,3 +256,46 @@ def test_transition_callback_and_log(caplog: pytest.LogCaptureFixture) -> None:
 def test_invalid_parameters_are_rejected(threshold: int, timeout: float) -> None:
     with pytest.raises(ValueError, match="must be"):
         CircuitBreaker(threshold, timeout)
+
+
+_EDGES = {
+    (CircuitState.CLOSED, CircuitState.OPEN),
+    (CircuitState.OPEN, CircuitState.HALF_OPEN),
+    (CircuitState.HALF_OPEN, CircuitState.CLOSED),
+    (CircuitState.HALF_OPEN, CircuitState.OPEN),
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["admit", "ok", "fail", "neutral", "cancel", "wait"]),
+                          st.integers(0, 50)), max_size=80))
+def test_breaker_invariants_hold_for_any_sequence(ops: list[tuple[str, int]]) -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(3, 10.0, clock=clock)
+    open_tickets = []
+    for op, arg in ops:
+        if op == "wait":
+            clock.advance(arg / 5)
+        elif op == "admit":
+            was_blocked = breaker.state is CircuitState.OPEN and breaker.retry_after() > 0
+            ticket = breaker.try_allow()
+            assert (ticket is None) or not was_blocked
+            if ticket is not None:
+                open_tickets.append(ticket)
+        elif open_tickets:
+            ticket = open_tickets.pop(arg % len(open_tickets))
+            if op == "ok":
+                ticket.success()
+            elif op == "fail":
+                ticket.failure(errors.ServiceUnavailableError("x"))
+            elif op == "neutral":
+                ticket.failure(errors.InvalidRequestError("x"))
+            else:
+                ticket.release()
+        live_probes = [t for t in open_tickets
+                       if t.is_probe and t.admission.generation == breaker._store.generation]
+        assert len(live_probes) <= 1
+        assert breaker.consecutive_failures < 3 or breaker.state is not CircuitState.CLOSED
+    history = list(breaker.transitions)
+    assert all((t.from_state, t.to_state) in _EDGES for t in history)
+    assert all(a.to_state is b.from_state for a, b in itertools.pairwise(history))
