@@ -12,6 +12,7 @@ background thread or a timer.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -40,6 +41,7 @@ class GroupCommitter(Generic[T, R]):
         self._cond = threading.Condition(threading.Lock())
         self._pending: list[_Ticket[T, R]] = []
         self._leader = False
+        self._last_tickets = 0
         self.commits = 0
         """How many transactions were written (for benchmarks and tests)."""
 
@@ -52,7 +54,14 @@ class GroupCommitter(Generic[T, R]):
                     self._cond.wait()
                     continue
                 self._leader = True
+                if self._last_tickets > 1:
+                    # Others were writing a moment ago: let them enqueue before we take the batch
+                    # (one GIL hand-off, no timer), so one commit carries more callers.
+                    self._cond.release()
+                    time.sleep(0)
+                    self._cond.acquire()
                 batch = self._take()
+                self._last_tickets = len(batch)
                 self._cond.release()
                 try:
                     self._run(batch)

@@ -35,12 +35,33 @@ _MAX_NANOS = 2**62  # far above any real bill; keeps SQL SUM() inside BIGINT
 _MAX_COUNT = 2**53
 
 
+def _float_nanos(value: float) -> int | None:
+    """Fast exact path: ``round(x * 1e9)`` when it converts back to exactly ``x``.
+
+    For |x| < 1e6 two decimals with at most 9 places cannot round to the same
+    double (doubles there are closer than 1e-9 apart), so a round trip proves
+    the nano count equals ``Decimal(str(x))`` scaled — the slow path's answer.
+    Anything else (more than 9 places, huge values) returns None: use Decimal.
+    """
+    if -1e6 < value < 1e6:
+        nanos = round(value * 1e9)
+        if nanos / 1e9 == value:
+            return nanos
+    return None
+
+
 def usd_to_nanos(value: Any, name: str = "amount") -> int:
     """Exact nano-dollars of a float/int/Decimal/str amount; rejects NaN, inf, negatives, non-numbers."""
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
         raise InvalidRequestError(f"{name} must be a number, got {type(value).__name__}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidRequestError(f"{name} must be a finite number, got {value}")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidRequestError(f"{name} must be a finite number, got {value}")
+        fast = _float_nanos(value)
+        if fast is not None:
+            if fast < 0:
+                raise InvalidRequestError(f"{name} must not be negative, got {value}")
+            return fast
     try:
         dec = value if isinstance(value, Decimal) else Decimal(str(value))
     except InvalidOperation as exc:
@@ -68,6 +89,7 @@ def nanos_to_decimal_str(nanos: int) -> str:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
 
 
 def to_utc(value: datetime | date, *, end_of_day: bool = False) -> datetime:
@@ -82,17 +104,18 @@ def to_utc(value: datetime | date, *, end_of_day: bool = False) -> datetime:
 
 def to_us(value: datetime) -> int:
     """Microseconds since the Unix epoch (UTC): the ledger's timestamp column."""
-    delta = to_utc(value) - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (value - _EPOCH) // _ONE_US
 
 
 def from_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UsageRecord:
-    """One row of the ledger, already validated and converted to integers."""
+    """One row of the ledger, already validated and converted to integers (treat as immutable)."""
 
     ts_us: int
     provider: str
@@ -124,6 +147,8 @@ class BudgetRecord:
 
 
 def _text(name: str, value: Any, *, required: bool = True) -> str:
+    if type(value) is str and len(value) <= 512 and (not required or value.strip()):
+        return value  # fast path: a valid name
     if not isinstance(value, str):
         raise InvalidRequestError(f"{name} must be a string, got {type(value).__name__}")
     if required and not value.strip():
@@ -134,6 +159,8 @@ def _text(name: str, value: Any, *, required: bool = True) -> str:
 
 
 def _count(name: str, value: Any) -> int:
+    if type(value) is int and 0 <= value <= _MAX_COUNT:
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidRequestError(f"usage.{name} must be an integer, got {type(value).__name__}")
     if value < 0 or value > _MAX_COUNT:
