@@ -111,9 +111,19 @@ def test_random_is_reproducible_with_a_seeded_rng() -> None:
 
 async def test_round_robin_is_exact_over_1000_concurrent_calls() -> None:
     router = LLMRouter(strategy=RoutingStrategy.ROUND_ROBIN)
+    in_flight = peak = 0
+
+    async def overlapping(_: float) -> None:  # every call yields, so all 1,000 are in flight at once
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0)
+        in_flight -= 1
+
     for name in ("a", "b", "c"):
-        router.register_provider(name, FakeProvider())
+        router.register_provider(name, FakeProvider(latency=1.0, sleep=overlapping))
     responses = await asyncio.gather(*(router.generate(REQ) for _ in range(1000)))
+    assert peak == 1000
     assert Counter(r.provider for r in responses) == {"a": 334, "b": 333, "c": 333}
     assert {n: m["total_requests"] for n, m in router.get_metrics()["providers"].items()} == {
         "a": 334, "b": 333, "c": 333,
