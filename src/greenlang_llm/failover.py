@@ -2,10 +2,9 @@
 
 :class:`FailoverChain` is one router call's walk: one upstream attempt per
 provider, at most ``max_retries + 1`` attempts, within the request's deadline.
-After each failure it consults one table, first matching row wins:
-
-The router never guesses from status codes: the error class (set once by
-``error_from_http`` or by a provider) decides. Rows, in order:
+After each failure it consults one table, first matching row wins. The router
+never guesses from status codes: the error class (set once by
+``error_from_http`` or by a provider) decides.
 
 ====================================  =========================  ===================================
 error                                 verdict                    why
