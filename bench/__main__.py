@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import traceback
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -68,20 +69,60 @@ def our_versions() -> dict[str, str]:
     return out
 
 
-def run_ledger(quick: bool) -> dict[str, Any]:
-    """Call the ledger helper's benchmark (bench/bench_ledger.py) when it exists."""
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _pg_schema_url(log: Any) -> str | None:
+    """A throw-away schema on the local PostgreSQL, or None when it is not reachable."""
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_URL, connect_timeout=2):
+            pass
+    except Exception as exc:
+        log(f"ledger: PostgreSQL unreachable, skipped ({exc})")
+        return None
+    return f"{PG_URL}?schema=gl_bench_{uuid.uuid4().hex[:8]}"
+
+
+def _pg_drop(url: str) -> None:
+    import psycopg
+
+    schema = url.rsplit("schema=", 1)[1]
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def run_ledger(quick: bool, log: Any) -> dict[str, Any]:
+    """The ledger helper's measurements (bench/bench_ledger.py), SQLite and PostgreSQL, at our sizes."""
     try:
         module = importlib.import_module("bench.bench_ledger")
     except ModuleNotFoundError as exc:
-        if exc.name not in ("bench.bench_ledger",):
+        if exc.name != "bench.bench_ledger":
             raise
         return {"ledger_note": "bench/bench_ledger.py is not present; the ledger benchmark was skipped."}
-    for name in ("run_benchmarks", "run_all", "run", "main_results"):
-        func = getattr(module, name, None)
-        if callable(func):
-            value = func(quick=quick)
-            return {"ledger": value if isinstance(value, dict) else {"rows": list(value)}}
-    return {"ledger_note": "bench/bench_ledger.py exposes no run function this harness knows."}
+    writes, records = (400, 5_000) if quick else (20_000, 1_000_000)
+    rows: list[dict[str, Any]] = []
+
+    def add(backend: str, values: dict[str, float], suffix: str = "") -> None:
+        rows.extend({"backend": backend, "measure": k + suffix, "value": v} for k, v in values.items())
+
+    with tempfile.TemporaryDirectory() as tmp:
+        log(f"ledger: SQLite writes ({writes:,}) …")
+        add("SQLite", module.bench_writes(f"sqlite:///{tmp}/w.db", writes), ", records/s")
+        log(f"ledger: SQLite reports over {records:,} records …")
+        add(f"SQLite, {records:,} records", module.bench_reports(f"sqlite:///{tmp}/r.db", records))
+    url = _pg_schema_url(log)
+    if url:
+        try:
+            log(f"ledger: PostgreSQL writes ({writes // 4:,}) …")
+            add("PostgreSQL", module.bench_writes(url, writes // 4), ", records/s")
+            _pg_drop(url)
+            log(f"ledger: PostgreSQL reports over {records:,} records …")
+            add(f"PostgreSQL, {records:,} records", module.bench_reports(url, records))
+        finally:
+            _pg_drop(url)
+    return {"ledger": {"rows": rows}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,12 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     _log(f"work dir (configs, server logs): {workdir}")
     try:
         with ServerSet(workdir / "logs") as servers:
-            sim = None
+            sim, sim_server = None, None
             if args.simulator:
                 sim = args.simulator.rstrip("/")
                 loadgen.assert_loopback(sim)
             elif args.what in ("all", "library", "gateway"):
-                sim = compare_gateway.start_simulator(servers)
+                sim_server = compare_gateway.start_simulator(servers)
+                sim = sim_server.base_url
                 _log(f"simulator at {sim}")
             if args.what in ("all", "library") and sim:
                 _log("library: LLMRouter vs litellm.Router vs direct provider …")
@@ -163,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.what in ("all", "gateway") and sim:
                 _log("gateway: starting servers …")
                 try:
-                    endpoints = compare_gateway.start_targets(servers, sim, workdir, peer_python, _log)
+                    endpoints = compare_gateway.start_targets(
+                        servers, sim, sim_server, workdir, peer_python, _log
+                    )
                     _log("gateway: " + ", ".join(f"{e.name}={e.url}" for e in endpoints))
                     results["gateway"] = _run_async(
                         compare_gateway.run_matrix(endpoints, args.quick, repeats, _log)
@@ -174,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.what in ("all", "ledger"):
                 _log("ledger …")
                 try:
-                    results.update(run_ledger(args.quick))
+                    results.update(run_ledger(args.quick, _log))
                 except Exception as exc:
                     failures.append(f"ledger: {exc}")
                     traceback.print_exc()
@@ -201,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         chart_name = None
         if chart:
             chart_name = CHART_NAME
+            docs.parent.mkdir(parents=True, exist_ok=True)
             (docs.parent / CHART_NAME).write_text(chart)
         report.rewrite_docs(docs, report.markdown(results, chart_name))
         print(f"docs: {docs}" + (f" (+ {docs.parent / CHART_NAME})" if chart else ""))

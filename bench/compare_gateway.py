@@ -17,6 +17,7 @@ over repeats is reported. Server CPU per request comes from /proc, RSS from VmRS
 
 from __future__ import annotations
 
+import asyncio
 import json
 import statistics
 import sys
@@ -120,18 +121,27 @@ agent = "loadgen"
 """
 
 
-def start_simulator(servers: ServerSet) -> str:
+def start_simulator(servers: ServerSet) -> Server:
+    """The simulator with its defaults: no added latency, no faults (pure server overhead)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "greenlang_llm", "simulate", "--host", "127.0.0.1", "--port", str(port)]
-    servers.start("simulator", argv, base, base + "/v1/models", ready_timeout_s=30)
-    return base
+    return servers.start("simulator", argv, base, base + "/v1/models", ready_timeout_s=30)
 
 
 def start_targets(
-    servers: ServerSet, sim: str, workdir: Path, peer_python: Path | None, log: Callable[[str], None]
+    servers: ServerSet,
+    sim: str,
+    sim_server: Server | None,
+    workdir: Path,
+    peer_python: Path | None,
+    log: Callable[[str], None],
 ) -> list[Endpoint]:
-    """Start bare forwarder, our gateway and (when the peer venv exists) LiteLLM's proxy."""
+    """Start bare forwarder, our gateway and (when the peer venv exists) LiteLLM's proxy.
+
+    The ``direct`` endpoint carries the simulator's process, so its CPU and RSS are
+    reported too and every run can wait for it to go idle.
+    """
     path = "/v1/chat/completions"
     json_ct = {"content-type": "application/json"}
     endpoints = [
@@ -139,7 +149,7 @@ def start_targets(
             "direct",
             sim + path,
             {**json_ct, "authorization": "Bearer sk-bench-fake-openai"},
-            None,
+            sim_server,
             OPENAI_MODEL,
         )
     ]
@@ -199,6 +209,20 @@ def start_targets(
     return endpoints
 
 
+async def _settle(endpoints: list[Endpoint], max_s: float = 20.0) -> None:
+    """Wait until every server is idle (a backlog from an overloaded run must not spill into the next)."""
+    procs = [ep.server for ep in endpoints if ep.server is not None]
+    deadline = time.monotonic() + max_s
+    before = [p.cpu_seconds() for p in procs]
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        after = [p.cpu_seconds() for p in procs]
+        busy = any(a - b > 0.04 for a, b in zip(after, before, strict=True))  # > 20% of a core
+        if not busy:
+            return
+        before = after
+
+
 async def _run_one(ep: Endpoint, sc: Scenario, seconds: float, rate_seconds: float) -> dict[str, Any]:
     target = loadgen.Target(ep.url, _body(ep.model, sc.kind == "stream"), ep.headers, sc.kind == "stream")
     cpu0 = ep.server.cpu_seconds() if ep.server else 0.0
@@ -228,16 +252,19 @@ async def run_matrix(
         sc.key: {ep.name: [] for ep in endpoints} for sc in scs
     }
     idle_rss = {ep.name: ep.server.rss_kib() for ep in endpoints if ep.server}
-    for ep in endpoints:  # warm every server's pools and caches; not recorded
-        warm = loadgen.Target(ep.url, _body(ep.model, False), ep.headers)
-        await loadgen.run_concurrency(
-            warm, 20, max_requests=200 if quick else 1000, max_seconds=1.0 if quick else 3.0
-        )
+    # Warm every server (pools, caches, lazy imports; LiteLLM needs a few hundred requests before it
+    # reaches its steady speed): bounded by count and time, not recorded.
+    warm_n, warm_s = (300, 2.0) if quick else (1500, 8.0)
+    for ep in endpoints:
+        for stream in (False, True):
+            warm = loadgen.Target(ep.url, _body(ep.model, stream), ep.headers, stream)
+            await loadgen.run_concurrency(warm, 20, max_requests=warm_n, max_seconds=warm_s / 2)
     began = time.monotonic()
     for rep in range(repeats):
         order = endpoints[rep % len(endpoints) :] + endpoints[: rep % len(endpoints)]
         for sc in scs:
             for ep in order:
+                await _settle(endpoints)
                 res = await _run_one(ep, sc, seconds, rate_seconds)
                 raw[sc.key][ep.name].append(res)
                 lat = res["latency_ms"]
