@@ -98,18 +98,20 @@ async def plain_log(state: DemoState, stream: Any = None) -> AsyncIterator[None]
     def on_event(event: Event) -> None:
         print(f"{_stamp(state, event.at)} {event.text}", file=out, flush=True)
 
+    printed = [0]
+
+    def report() -> None:
+        printed[0] = state.done
+        print(f"{_stamp(state, datetime.now(UTC))} progress {state.done}/{state.settings.requests}: "
+              f"failed {state.failed}, failovers {len(state.failovers)}, alerts {len(state.alerts)}, "
+              f"spend ${state.spend_usd:.4f}", file=out, flush=True)
+
     async def progress() -> None:
         step = max(1, state.settings.requests // 10)
-        next_mark = step
         while True:
             await asyncio.sleep(0.2)
-            if state.done >= next_mark:
-                now = datetime.now(UTC)
-                print(f"{_stamp(state, now)} progress {state.done}/{state.settings.requests}: "
-                      f"failed {state.failed}, failovers {len(state.failovers)}, alerts {len(state.alerts)}, "
-                      f"spend ${state.spend_usd:.4f}", file=out, flush=True)
-                while next_mark <= state.done:
-                    next_mark += step
+            if state.done >= printed[0] + step:
+                report()
 
     state.observer.listeners.append(on_event)
     ticker = asyncio.create_task(progress())
@@ -120,6 +122,8 @@ async def plain_log(state: DemoState, stream: Any = None) -> AsyncIterator[None]
         with contextlib.suppress(asyncio.CancelledError):
             await ticker
         state.observer.listeners.remove(on_event)
+        if state.done != printed[0]:
+            report()
 
 
 @contextlib.asynccontextmanager
