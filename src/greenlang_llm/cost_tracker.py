@@ -14,14 +14,11 @@ dispatch lock that keeps them in ascending order.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import threading
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -29,73 +26,28 @@ from typing import Any
 from ._errors import BudgetExceededError, InvalidRequestError
 from ._types import TokenUsage
 from .ledger import LedgerStorage, open_ledger
-from .ledger.base import MIN_US
 from .ledger.records import (
     BudgetRecord,
     UsageRecord,
     build_record,
+    check_thresholds,
     from_us,
     nanos_to_usd,
     to_us,
     to_utc,
     usd_to_nanos,
 )
-from .ledger.reports import GRANULARITIES, bucket_series, resolve_range, write_csv, write_json
+from .ledger.reports import GRANULARITIES, CostSummary, bucket_series, resolve_range, write_csv, write_json
 from .state import BudgetState, InProcessBudgetState, SettleOutcome, project_month_nanos
+from .state.alerts import AlertCallback, AlertDispatcher
+from .state.types import BudgetStatus, Reservation
 
 __all__ = ["AlertCallback", "BudgetStatus", "CostSummary", "CostTracker", "Reservation"]
 
 log = logging.getLogger("greenlang_llm.cost_tracker")
 
-AlertCallback = Callable[[str, float, float], Any]
-"""``cb(tenant_id, threshold, current_cost_usd)``."""
-
 _ALL = "all"  # budget period key when budgets never reset
 _TRACK_KEYS = frozenset({"provider", "agent_id", "model_id", "request_id", "timestamp"})
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetStatus:
-    percentage_used: float
-    remaining_usd: float
-    projected_monthly_cost: float
-    alert_triggered: bool
-    alert_level: float | None
-    """The highest threshold reached this period, or None."""
-    tenant_id: str = ""
-    limit_usd: float = 0.0
-    spent_usd: float = 0.0
-    reserved_usd: float = 0.0
-    hard_limit: bool = False
-    period_start: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CostSummary:
-    total_cost_usd: float
-    total_tokens: int
-    total_requests: int
-    breakdown_by_provider: dict[str, float] = field(default_factory=dict)
-    breakdown_by_agent: dict[str, float] = field(default_factory=dict)
-    breakdown_by_model: dict[str, float] = field(default_factory=dict)
-    breakdown_by_tenant: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True, slots=True)
-class Reservation:
-    """Money held against a hard budget until ``commit`` or ``release`` (or the TTL passes)."""
-
-    id: str
-    tenant_id: str
-    amount_usd: float
-    created_at: datetime
-    dims: dict[str, Any] = field(default_factory=dict)
-    expires_at: datetime | None = None
-    enforced: bool = True
-    """False for tenants without a hard budget: a no-op reservation that holds nothing."""
 
 
 def _month_key(ts: datetime) -> str:
@@ -110,19 +62,6 @@ def _tenant(tenant_id: Any) -> str:
     if not isinstance(tenant_id, str) or not tenant_id.strip():
         raise InvalidRequestError(f"tenant_id must be a non-empty string, got {tenant_id!r}")
     return tenant_id
-
-
-def _thresholds(values: Any) -> tuple[float, ...]:
-    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
-        raise InvalidRequestError("alert_thresholds must be a list of numbers, e.g. [0.8, 0.9, 1.0]")
-    out: list[float] = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not (0 < v <= 2):
-            raise InvalidRequestError(f"each alert threshold must be a number in (0, 2], got {v!r}")
-        out.append(float(v))
-    if any(b <= a for a, b in itertools.pairwise(out)):
-        raise InvalidRequestError(f"alert_thresholds must be sorted ascending without duplicates, got {out}")
-    return tuple(out)
 
 
 class CostTracker:
@@ -148,10 +87,7 @@ class CostTracker:
         self._state = state or InProcessBudgetState()
         self._ttl = float(reservation_ttl_s)
         self._lock = threading.RLock()
-        self._dispatch_lock = threading.RLock()
-        self._callbacks: list[AlertCallback] = []
-        self._alert_queue: deque[tuple[str, float, int, str]] = deque()
-        self._fired: dict[str, set[tuple[str, float]]] = {}
+        self._alerts = AlertDispatcher(self._ledger)
         self._budgets: dict[str, BudgetRecord] = {}
         self._levels: dict[str, tuple[tuple[float, int], ...]] = {}
         for budget in self._ledger.load_budgets().values():
@@ -211,7 +147,7 @@ class CostTracker:
             raise InvalidRequestError(f"monthly_limit_usd must be greater than 0, got {monthly_limit_usd!r}")
         if not isinstance(hard_limit, bool):
             raise InvalidRequestError(f"hard_limit must be True or False, got {hard_limit!r}")
-        budget = BudgetRecord(tenant, limit, _thresholds(alert_thresholds), hard_limit)
+        budget = BudgetRecord(tenant, limit, check_thresholds(alert_thresholds), hard_limit)
         self._ledger.save_budget(budget, to_us(self._now()))
         self._install_budget(budget)
 
@@ -229,8 +165,7 @@ class CostTracker:
     def register_alert_callback(self, callback: AlertCallback) -> None:
         if not callable(callback):
             raise InvalidRequestError(f"alert callback must be callable, got {type(callback).__name__}")
-        with self._lock:
-            self._callbacks.append(callback)
+        self._alerts.register(callback)
 
     def check_budget(self, tenant_id: str) -> BudgetStatus:
         """O(1): reads the in-memory month-to-date state, never the ledger."""
@@ -346,46 +281,14 @@ class CostTracker:
 
     # -- alerts ------------------------------------------------------------------------------------
     def _raise_alerts(self, tenants: Iterable[str]) -> None:
-        """Queue every newly reached threshold (ascending), then claim and dispatch them in order."""
+        """Hand newly reached thresholds of these tenants to the dispatcher (ascending, once per period)."""
         now = self._now()
         period = self._period(now)
         with self._lock:
-            for tenant in sorted(tenants):
-                levels = self._levels.get(tenant)
-                if not levels:
-                    continue
-                fired = self._fired.get(period)
-                if fired is None:
-                    fired = self._fired[period] = self._ledger.fired_alerts(period)
-                spent = self._state.spend(tenant, period)
-                for threshold, nanos in levels:
-                    if spent >= nanos and (tenant, threshold) not in fired:
-                        fired.add((tenant, threshold))
-                        self._alert_queue.append((tenant, threshold, spent, period))
-            if not self._alert_queue:
-                return
-        self._dispatch(now)
-
-    def _dispatch(self, now: datetime) -> None:
-        with self._dispatch_lock:
-            while True:
-                with self._lock:
-                    if not self._alert_queue:
-                        return
-                    tenant, threshold, spent, period = self._alert_queue.popleft()
-                    callbacks = list(self._callbacks)
-                try:
-                    if not self._ledger.claim_alert(tenant, period, threshold, to_us(now), spent):
-                        continue  # already fired (another process, or before a restart)
-                except Exception:
-                    log.exception(
-                        "could not persist budget alert %s %s for tenant %r", period, threshold, tenant
-                    )
-                for callback in callbacks:
-                    try:
-                        callback(tenant, threshold, nanos_to_usd(spent))
-                    except Exception:
-                        log.exception("budget alert callback %r failed for tenant %r", callback, tenant)
+            levels = {t: self._levels[t] for t in tenants if self._levels.get(t)}
+        if levels:
+            checks = [(t, self._state.spend(t, period), lv) for t, lv in sorted(levels.items())]
+            self._alerts.check(period, checks, to_us(now))
 
     # -- hard budgets --------------------------------------------------------------------------------
     def reserve(self, tenant_id: str, estimated_cost_usd: float, **dims: Any) -> Reservation:
@@ -538,6 +441,3 @@ class CostTracker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-_ = MIN_US  # re-exported bound used by callers building open ranges

@@ -8,7 +8,9 @@ back only at the API edge (``nanos_to_usd``); exports use exact decimal strings.
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
@@ -22,6 +24,7 @@ __all__ = [
     "BudgetRecord",
     "UsageRecord",
     "build_record",
+    "check_thresholds",
     "from_us",
     "nanos_to_decimal_str",
     "nanos_to_usd",
@@ -201,3 +204,16 @@ def build_record(
         estimated=bool(usage.estimated),
         request_id=request_id,
     )
+
+
+def check_thresholds(values: Any) -> tuple[float, ...]:
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+        raise InvalidRequestError("alert_thresholds must be a list of numbers, e.g. [0.8, 0.9, 1.0]")
+    out: list[float] = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not (0 < v <= 2):
+            raise InvalidRequestError(f"each alert threshold must be a number in (0, 2], got {v!r}")
+        out.append(float(v))
+    if any(b <= a for a, b in itertools.pairwise(out)):
+        raise InvalidRequestError(f"alert_thresholds must be sorted ascending without duplicates, got {out}")
+    return tuple(out)

@@ -16,6 +16,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import IO, Any
 
@@ -25,6 +26,7 @@ from .records import UsageRecord, nanos_to_decimal_str, nanos_to_usd, to_us, to_
 
 __all__ = [
     "CSV_COLUMNS",
+    "CostSummary",
     "atomic_text_file",
     "bucket_series",
     "record_dict",
@@ -32,6 +34,23 @@ __all__ = [
     "write_csv",
     "write_json",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class CostSummary:
+    """Totals over a range; breakdowns map a name to its cost in USD (re-exported by cost_tracker)."""
+
+    total_cost_usd: float
+    total_tokens: int
+    total_requests: int
+    breakdown_by_provider: dict[str, float] = field(default_factory=dict)
+    breakdown_by_agent: dict[str, float] = field(default_factory=dict)
+    breakdown_by_model: dict[str, float] = field(default_factory=dict)
+    breakdown_by_tenant: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 CSV_COLUMNS = (
     "timestamp", "provider", "tenant_id", "agent_id", "model_id", "input_tokens", "output_tokens",
