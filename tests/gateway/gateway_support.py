@@ -30,8 +30,13 @@ ENV = {"ACME_KEY": ACME_KEY, "BETA_KEY": BETA_KEY, "GREENLANG_ADMIN_KEY": ADMIN_
 BASE: dict[str, Any] = {
     "server": {"database_url": "sqlite:///:memory:"},
     "providers": [
-        {"name": "claude", "type": "anthropic", "model_id": "claude-3-5-haiku-20241022", "priority": 1,
-         "max_retries": 0},
+        {
+            "name": "claude",
+            "type": "anthropic",
+            "model_id": "claude-3-5-haiku-20241022",
+            "priority": 1,
+            "max_retries": 0,
+        },
         {"name": "gpt", "type": "openai", "model_id": "gpt-4o-mini", "priority": 2, "max_retries": 0},
     ],
     "routes": [
@@ -89,8 +94,9 @@ async def asgi_client(app: Starlette) -> AsyncIterator[httpx2.AsyncClient]:
 @contextlib.asynccontextmanager
 async def serve(app: Starlette) -> AsyncIterator[str]:
     """Run ``app`` under uvicorn on a free loopback port; yields its base URL, then shuts it down."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, loop="asyncio", lifespan="on", log_level="warning",
-                            access_log=False)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, loop="asyncio", lifespan="on", log_level="warning", access_log=False
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -63,7 +63,10 @@ def test_missing_provider_api_key_env_names_the_variable() -> None:
     ("mutate", "expected"),
     [
         (lambda d: d["routes"][0].update(strategy="fastest"), "routes[0].strategy: must be one of"),
-        (lambda d: d["routes"][0].update(providers=["claude", "nope"]), "routes[0].providers: unknown provider"),
+        (
+            lambda d: d["routes"][0].update(providers=["claude", "nope"]),
+            "routes[0].providers: unknown provider",
+        ),
         (lambda d: d["routes"][0].update(providers=[]), "routes[0].providers: required"),
         (lambda d: d["keys"][1].update(routes=["missing"]), "keys[1].routes: unknown route 'missing'"),
         (lambda d: d["keys"][0].update(rpm=0), "keys[0].rpm: must be at least 1"),
@@ -75,8 +78,12 @@ def test_missing_provider_api_key_env_names_the_variable() -> None:
         (lambda d: d["server"].update(port=70000), "server.port: must be at least 0 and at most 65535"),
         (lambda d: d["server"].update(database_url="mysql://x"), "server.database_url:"),
         (lambda d: d.update(budgets=[{"tenant": "acme"}]), "budgets[0].monthly_limit_usd: required"),
-        (lambda d: d.update(budgets=[{"tenant": "acme", "monthly_limit_usd": 5, "alert_thresholds": [0.9, 0.5]}]),
-         "budgets[0].alert_thresholds: must be ascending"),
+        (
+            lambda d: d.update(
+                budgets=[{"tenant": "acme", "monthly_limit_usd": 5, "alert_thresholds": [0.9, 0.5]}]
+            ),
+            "budgets[0].alert_thresholds: must be ascending",
+        ),
         (lambda d: d.update(providers=[]), "providers: at least one"),
         (lambda d: d.update(extra={}), "extra: unknown key"),
     ],
@@ -104,7 +111,13 @@ def test_load_config_reports_missing_file_and_bad_toml(tmp_path: Path) -> None:
 
 def test_example_config_in_repo_is_valid() -> None:
     example = Path(__file__).parents[2] / "examples" / "greenlang-llm.toml"
-    env = {"ACME_KEY": "a", "BETA_KEY": "b", "GREENLANG_ADMIN_KEY": "c", "ANTHROPIC_API_KEY": "x",
-           "OPENAI_API_KEY": "y", "GREENLANG_DEMO_KEY": "d"}
+    env = {
+        "ACME_KEY": "a",
+        "BETA_KEY": "b",
+        "GREENLANG_ADMIN_KEY": "c",
+        "ANTHROPIC_API_KEY": "x",
+        "OPENAI_API_KEY": "y",
+        "GREENLANG_DEMO_KEY": "d",
+    }
     config = load_config(example, env)
     assert config.routes

@@ -36,7 +36,9 @@ MSG = {"model": "default", "max_tokens": 50, "messages": [{"role": "user", "cont
         (b'{"model": "nope", "messages": [{"role": "user", "content": "x"}]}', 404),
     ],
 )
-async def test_bad_openai_bodies_get_4xx_in_openai_shape_and_no_upstream_call(body: bytes, status: int) -> None:
+async def test_bad_openai_bodies_get_4xx_in_openai_shape_and_no_upstream_call(
+    body: bytes, status: int
+) -> None:
     providers = fakes()
     app, _ = make_app(providers=providers)
     async with asgi_client(app) as client:
@@ -49,9 +51,12 @@ async def test_bad_openai_bodies_get_4xx_in_openai_shape_and_no_upstream_call(bo
 
 @pytest.mark.parametrize(
     "body",
-    [b"{oops", b'{"model": "default", "messages": [{"role": "user", "content": "x"}]}',
-     b'{"model": "default", "max_tokens": -1, "messages": [{"role": "user", "content": "x"}]}',
-     b'{"model": "default", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}'],
+    [
+        b"{oops",
+        b'{"model": "default", "messages": [{"role": "user", "content": "x"}]}',
+        b'{"model": "default", "max_tokens": -1, "messages": [{"role": "user", "content": "x"}]}',
+        b'{"model": "default", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}',
+    ],
 )
 async def test_bad_anthropic_bodies_get_400_in_anthropic_shape(body: bytes) -> None:
     app, _ = make_app()
@@ -59,7 +64,8 @@ async def test_bad_anthropic_bodies_get_400_in_anthropic_shape(body: bytes) -> N
         response = await client.post("/v1/messages", content=body, headers={"x-api-key": ACME_KEY})
     assert response.status_code == 400
     data = response.json()
-    assert data["type"] == "error" and data["error"]["type"] == "invalid_request_error"
+    assert data["type"] == "error"
+    assert data["error"]["type"] == "invalid_request_error"
     assert response.headers["request-id"] == data["request_id"]
 
 
@@ -70,7 +76,9 @@ async def test_oversized_body_is_413_in_the_apis_shape() -> None:
     big = {**MSG, "messages": [{"role": "user", "content": "x" * 5000}]}
     async with asgi_client(app) as client:
         anthropic = await client.post("/v1/messages", json=big, headers=auth())
-        chunked = await client.post("/v1/chat/completions", content=_chunks(orjson.dumps(big)), headers=auth())
+        chunked = await client.post(
+            "/v1/chat/completions", content=_chunks(orjson.dumps(big)), headers=auth()
+        )
     assert anthropic.status_code == 413
     assert anthropic.json()["error"]["type"] == "request_too_large"
     assert chunked.status_code == 413
@@ -79,7 +87,7 @@ async def test_oversized_body_is_413_in_the_apis_shape() -> None:
 
 async def _chunks(data: bytes) -> Any:
     for i in range(0, len(data), 1000):
-        yield data[i:i + 1000]
+        yield data[i : i + 1000]
 
 
 async def test_missing_key_is_401_in_each_apis_shape() -> None:
@@ -87,8 +95,10 @@ async def test_missing_key_is_401_in_each_apis_shape() -> None:
     async with asgi_client(app) as client:
         openai = await client.post("/v1/chat/completions", json=CHAT)
         anthropic = await client.post("/v1/messages", json=MSG, headers={"x-api-key": "sk-unknown"})
-    assert openai.status_code == 401 and openai.json()["error"]["code"] == "invalid_api_key"
-    assert anthropic.status_code == 401 and anthropic.json()["error"]["type"] == "authentication_error"
+    assert openai.status_code == 401
+    assert openai.json()["error"]["code"] == "invalid_api_key"
+    assert anthropic.status_code == 401
+    assert anthropic.json()["error"]["type"] == "authentication_error"
 
 
 async def test_admin_key_cannot_call_models() -> None:
@@ -105,17 +115,22 @@ async def test_rpm_limit_answers_429_with_retry_after() -> None:
     data["keys"][0]["rpm"] = 2
     app, _ = make_app(data)
     async with asgi_client(app) as client:
-        codes = [(await client.post("/v1/chat/completions", json=CHAT, headers=auth())).status_code
-                 for _ in range(3)]
+        codes = [
+            (await client.post("/v1/chat/completions", json=CHAT, headers=auth())).status_code
+            for _ in range(3)
+        ]
         refused = await client.post("/v1/messages", json=MSG, headers=auth())
     assert codes == [200, 200, 429]
-    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) >= 1
     assert refused.json()["error"]["type"] == "rate_limit_error"
 
 
 async def test_mid_stream_failure_ends_with_error_event_and_records_delivered_tokens() -> None:
-    providers = {"claude": FakeProvider(CLAUDE, default_text="one two three four five", stream_fail_after=2),
-                 "gpt": FakeProvider("gpt-4o-mini")}
+    providers = {
+        "claude": FakeProvider(CLAUDE, default_text="one two three four five", stream_fail_after=2),
+        "gpt": FakeProvider("gpt-4o-mini"),
+    }
     app, service = make_app(providers=providers)
     async with asgi_client(app) as client:
         anthropic = await client.post("/v1/messages", json={**MSG, "stream": True}, headers=auth())
@@ -123,23 +138,28 @@ async def test_mid_stream_failure_ends_with_error_event_and_records_delivered_to
         await service.drain()
         summary = service.tracker.get_summary(tenant_id="acme")
     assert anthropic.status_code == 200
-    assert "event: error" in anthropic.text and "message_stop" not in anthropic.text
-    assert '"finish_reason":"stop"' not in openai.text and '"error"' in openai.text
+    assert "event: error" in anthropic.text
+    assert "message_stop" not in anthropic.text
+    assert '"finish_reason":"stop"' not in openai.text
+    assert '"error"' in openai.text
     assert openai.text.endswith("data: [DONE]\n\n")
     assert summary.total_requests == 2  # each failed stream is recorded once, with what it delivered
     assert summary.total_tokens > 0
 
 
 async def test_failure_before_first_byte_fails_over_and_is_recorded_once() -> None:
-    providers = {"claude": FakeProvider(CLAUDE, script=[ServiceUnavailableError("down", status_code=503)]),
-                 "gpt": FakeProvider("gpt-4o-mini", default_text="from gpt")}
+    providers = {
+        "claude": FakeProvider(CLAUDE, script=[ServiceUnavailableError("down", status_code=503)]),
+        "gpt": FakeProvider("gpt-4o-mini", default_text="from gpt"),
+    }
     app, service = make_app(providers=providers)
     async with asgi_client(app) as client:
         response = await client.post("/v1/messages", json={**MSG, "stream": True}, headers=auth())
         await service.drain()
         summary = service.tracker.get_summary()
     assert response.headers["x-greenlang-provider"] == "gpt"
-    assert '"text":"from"' in response.text and '"text":" gpt"' in response.text
+    assert '"text":"from"' in response.text
+    assert '"text":" gpt"' in response.text
     assert summary.total_requests == 1
     assert summary.breakdown_by_provider.keys() == {"gpt"}
 
@@ -149,8 +169,9 @@ async def test_abandoned_stream_is_recorded_once_and_upstream_closed() -> None:
     async with Simulator(sim_config) as sim:
         from gateway_support import SIM_ENV, sim_config_dict
 
-        app, service = make_app(sim_config_dict(sim.anthropic_base_url, sim.openai_base_url), providers={},
-                                env=SIM_ENV)
+        app, service = make_app(
+            sim_config_dict(sim.anthropic_base_url, sim.openai_base_url), providers={}, env=SIM_ENV
+        )
         async with serve(app) as url, httpx2.AsyncClient(base_url=url, timeout=10) as client:
             body = {**MSG, "max_tokens": 1000, "stream": True}
             async with client.stream("POST", "/v1/messages", json=body, headers=auth()) as response:
@@ -167,7 +188,7 @@ async def test_abandoned_stream_is_recorded_once_and_upstream_closed() -> None:
             summary = service.tracker.get_summary(tenant_id="acme")
             assert sim.stats.open_streams == 0
     assert summary.total_requests == 1
-    assert 0 < summary.total_tokens
+    assert summary.total_tokens > 0
     assert summary.total_cost_usd > 0
 
 

@@ -23,11 +23,14 @@ def _digest(raw: str) -> str:
 def test_lookup_matches_only_the_hashed_key_and_admin_is_separate() -> None:
     store = KeyStore([KeyConfig("acme", "web", _digest("sk-a"))], admin_sha256=_digest("sk-admin"))
     key = store.lookup("sk-a")
-    assert key is not None and key.tenant == "acme" and not key.is_admin
+    assert key is not None
+    assert key.tenant == "acme"
+    assert not key.is_admin
     assert store.lookup("sk-b") is None
     assert store.lookup("") is None
     admin = store.lookup("sk-admin")
-    assert admin is not None and admin.is_admin
+    assert admin is not None
+    assert admin.is_admin
     assert "sk-a" not in repr(store.__dict__)
 
 
@@ -47,7 +50,8 @@ def test_rpm_bucket_refuses_then_refills_with_time() -> None:
     assert key.admit() is None
     assert key.admit() is None
     wait = key.admit()
-    assert wait is not None and 29 < wait <= 30
+    assert wait is not None
+    assert 29 < wait <= 30
     clock.now += 30
     assert key.admit() is None
 
@@ -60,7 +64,8 @@ def test_tpm_is_charged_after_the_call_and_blocks_while_in_debt() -> None:
     assert key.admit() is None
     key.charge_tokens(900)  # 300 into debt: 600 tpm refills 10 per second
     wait = key.admit()
-    assert wait is not None and 29 < wait <= 31
+    assert wait is not None
+    assert 29 < wait <= 31
     clock.now += 31
     assert key.admit() is None
 
@@ -68,7 +73,9 @@ def test_tpm_is_charged_after_the_call_and_blocks_while_in_debt() -> None:
 def test_route_allow_list() -> None:
     store = KeyStore([KeyConfig("t", "a", _digest("k"), routes=frozenset({"cheap"}))])
     key = store.lookup("k")
-    assert key is not None and key.allows("cheap") and not key.allows("default")
+    assert key is not None
+    assert key.allows("cheap")
+    assert not key.allows("default")
 
 
 def test_bucket_never_exceeds_capacity() -> None:

@@ -24,7 +24,10 @@ def test_render_includes_requests_errors_usage_breakers_and_budgets() -> None:
     m.record_error("anthropic", "budget_exceeded")
     m.record_usage("acme", "claude", 10, 5, 0.25)
     text = m.render(breakers=[("default", "claude", "open")], budgets=[("acme", 2.5, 10.0)])
-    assert 'greenlang_gateway_requests_total{api="openai",route="default",provider="claude",status="200"} 2' in text
+    assert (
+        'greenlang_gateway_requests_total{api="openai",route="default",provider="claude",status="200"} 2'
+        in text
+    )
     assert 'greenlang_gateway_errors_total{api="anthropic",type="budget_exceeded"} 1' in text
     assert 'greenlang_gateway_tokens_total{tenant="acme",provider="claude",direction="input"} 10' in text
     assert 'greenlang_gateway_cost_usd_total{tenant="acme",provider="claude"} 0.25' in text

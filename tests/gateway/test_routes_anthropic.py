@@ -23,7 +23,8 @@ async def test_plain_message_answered_by_claude(stack: Any) -> None:
         message = await raw.parse()
     assert message.model == CLAUDE
     assert message.stop_reason == "end_turn"
-    assert message.content[0].type == "text" and message.content[0].text
+    assert message.content[0].type == "text"
+    assert message.content[0].text
     assert raw.headers["x-greenlang-provider"] == "claude"
     assert float(raw.headers["x-greenlang-cost-usd"]) > 0
     await stack.service.drain()

@@ -28,7 +28,8 @@ async def test_plain_completion_through_route_records_one_exact_ledger_entry(sta
     assert raw.headers["x-request-id"].startswith("req_")
     cost = float(raw.headers["x-greenlang-cost-usd"])
     assert cost > 0
-    assert reply.usage is not None and reply.usage.total_tokens > 0
+    assert reply.usage is not None
+    assert reply.usage.total_tokens > 0
     await stack.service.drain()
     summary = stack.service.tracker.get_summary(tenant_id="acme")
     assert summary.total_requests == 1
@@ -56,7 +57,8 @@ async def test_stream_with_usage_matches_plain_reply_and_cost(stack: Any) -> Non
                 usage = chunk.usage
     assert "".join(texts) == plain_reply.choices[0].message.content
     assert finish == "stop"
-    assert usage is not None and plain_reply.usage is not None
+    assert usage is not None
+    assert plain_reply.usage is not None
     assert usage.prompt_tokens == plain_reply.usage.prompt_tokens
     assert usage.completion_tokens == plain_reply.usage.completion_tokens
     await stack.service.drain()
@@ -97,7 +99,8 @@ async def test_failover_to_second_provider_during_an_outage(stack: Any) -> None:
             assert raw.parse().model == GPT
         stream = await c.chat.completions.create(model="default", messages=MESSAGES, stream=True)
         chunks = [chunk async for chunk in stream]
-    assert chunks and chunks[0].model == GPT
+    assert chunks
+    assert chunks[0].model == GPT
     await stack.service.drain()
     summary = stack.service.tracker.get_summary(tenant_id="acme")
     assert summary.total_requests == 4

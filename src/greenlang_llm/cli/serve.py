@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("serve", help="run the OpenAI/Anthropic-compatible gateway")
-    parser.add_argument("--config", default="greenlang-llm.toml", help="TOML config file (default: %(default)s)")
+    parser.add_argument("--config", default="greenlang-llm.toml", help="TOML config (default: %(default)s)")
     parser.add_argument("--host", default=None, help="bind address (default: [server] host, else 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default: [server] port, else 4000)")
     parser.add_argument("--check", action="store_true", help="validate the config and exit")

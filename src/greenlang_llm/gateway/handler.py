@@ -160,6 +160,17 @@ def _decode(body: bytes) -> Any:
         raise GatewayError(bad_request(f"Malformed JSON in request body: {exc.msg}.")) from None
 
 
+def _parse(dialect: Dialect, body: Any) -> tuple[GenerationRequest, RequestOptions]:
+    """The dialect's parse; any crash on odd input is still the caller's 400, never our 500."""
+    try:
+        return dialect.parse(body)
+    except InvalidRequestError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        logger.warning("request parser crashed on malformed input (%s); answered 400", type(exc).__name__)
+        raise GatewayError(bad_request("Invalid request body: a field has the wrong type or shape")) from None
+
+
 def _common_headers(api: str, request_id: str) -> list[tuple[bytes, bytes]]:
     rid = request_id.encode()
     headers = [(b"x-request-id", rid)]
@@ -185,7 +196,7 @@ async def handle_completion(request: Request, dialect: Dialect) -> Any:
 
                 raise GatewayError(forbidden("The admin key cannot call models; use a tenant key."))
             body = _decode(await read_body(request, service.config.server.max_body_bytes))
-            gen, options = dialect.parse(body)
+            gen, options = _parse(dialect, body)
             target = service.resolve(options.model, key)
             route = target.name
             service.admit(key)
