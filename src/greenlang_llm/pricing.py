@@ -155,12 +155,16 @@ class Cost(NamedTuple):
     total_nanos: int
 
 
+_ZERO = Cost(0, 0, 0)
+_new_cost = tuple.__new__  # Cost(...) without NamedTuple's Python-level __new__ (hot path)
+
+
 class _Rates(NamedTuple):
-    """A price compiled for integer math: per-token rates × 10**exp / 1000 = nanos/token."""
+    """A price compiled for integer math: ``tokens * level_rate / divisor`` = nano-dollars."""
 
     levels: tuple[tuple[int, int, int, int, int], ...]  # (in, out, cache_read, cache_write, write_1h)
     starts: tuple[int, ...]  # levels[i + 1] applies when input_tokens > starts[i]
-    divisor: int  # 10**exp
+    divisor: int  # a power of ten; 1 for any price with at most 3 decimals per MTok
 
 
 def _effective(rates: tuple[Decimal | None, ...]) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal]:
@@ -176,19 +180,19 @@ def _effective(rates: tuple[Decimal | None, ...]) -> tuple[Decimal, Decimal, Dec
 def _compile(price: ModelPrice) -> _Rates:
     decimal_levels = [_effective(tuple(getattr(price, f) for f in _RATE_FIELDS))]
     decimal_levels += [_effective(tuple(getattr(t, f) for f in _RATE_FIELDS)) for t in price.tiers]
-    exp = max([0, *(-int(r.as_tuple().exponent) for level in decimal_levels for r in level)])
-    scale = Decimal(10) ** exp
+    # $/MTok * 1e9 nanos/$ / 1e6 tokens/MTok = $/MTok * 1000 nanos per token; prices with more
+    # than 3 decimals keep a power-of-ten divisor so the per-token rates stay exact integers.
+    decimals = max([0, *(-int(r.as_tuple().exponent) for level in decimal_levels for r in level)])
+    shift = max(0, decimals - 3)
+    scale = Decimal(1000) * Decimal(10) ** shift
     levels = tuple(
         (int(a * scale), int(b * scale), int(c * scale), int(d * scale), int(e * scale))
         for a, b, c, d, e in decimal_levels
     )
-    divisor = 10**exp
-    # rate ($/MTok) * tokens * 1e9 nanos/$ / 1e6 tokens/MTok = rate * tokens * 1000 nanos;
-    # scale so that ``tokens * level_rate * 1000 // divisor`` is that, exactly.
     return _Rates(
         levels=levels,
         starts=tuple(t.above_input_tokens for t in price.tiers),
-        divisor=divisor,
+        divisor=10**shift,
     )
 
 
@@ -380,14 +384,12 @@ def cost_nanos(
     1-hour TTL (Anthropic bills those at a higher rate).
     """
     entry = _cache.get((provider, model_id)) or _resolve(provider, model_id)
-    rates = entry[1]
-    if (
-        type(input_tokens) is not int or type(output_tokens) is not int
-        or type(cache_read_tokens) is not int or type(cache_write_tokens) is not int
-        or type(cache_write_1h_tokens) is not int
-        or input_tokens < 0 or output_tokens < 0 or cache_read_tokens < 0 or cache_write_tokens < 0
-        or cache_write_1h_tokens < 0 or cache_write_1h_tokens > cache_write_tokens
-        or cache_read_tokens + cache_write_tokens > input_tokens
+    if not (
+        type(input_tokens) is type(output_tokens) is type(cache_read_tokens) is type(cache_write_tokens)
+        is type(cache_write_1h_tokens) is int
+        and input_tokens >= cache_read_tokens + cache_write_tokens
+        and output_tokens >= 0 <= cache_read_tokens
+        and cache_write_tokens >= cache_write_1h_tokens >= 0
     ):
         raise InvalidRequestError(
             "token counts must be non-negative integers, with cache_read + cache_write <= "
@@ -395,8 +397,9 @@ def cost_nanos(
             f"output={output_tokens!r}, cache_read={cache_read_tokens!r}, "
             f"cache_write={cache_write_tokens!r}, cache_write_1h={cache_write_1h_tokens!r}"
         )
+    rates = entry[1]
     if rates is None:
-        return Cost(0, 0, 0)
+        return _ZERO
     levels, starts, divisor = rates
     level = levels[0]
     if starts:
@@ -404,19 +407,22 @@ def cost_nanos(
             if input_tokens > start:
                 level = levels[i + 1]
     in_rate, out_rate, read_rate, write_rate, write_1h_rate = level
-    write_5m = cache_write_tokens - cache_write_1h_tokens
-    uncached = input_tokens - cache_read_tokens - cache_write_tokens
-    in_scaled = (
-        uncached * in_rate + cache_read_tokens * read_rate + write_5m * write_rate
-        + cache_write_1h_tokens * write_1h_rate
-    ) * 1000
-    out_scaled = output_tokens * out_rate * 1000
+    if cache_read_tokens or cache_write_tokens:
+        in_scaled = (
+            (input_tokens - cache_read_tokens - cache_write_tokens) * in_rate
+            + cache_read_tokens * read_rate
+            + (cache_write_tokens - cache_write_1h_tokens) * write_rate
+            + cache_write_1h_tokens * write_1h_rate
+        )
+    else:
+        in_scaled = input_tokens * in_rate
+    out_scaled = output_tokens * out_rate
     if divisor == 1:
         in_nanos, out_nanos = in_scaled, out_scaled
     else:
         in_nanos = _div_half_even(in_scaled, divisor)
         out_nanos = _div_half_even(out_scaled, divisor)
-    return Cost(in_nanos, out_nanos, in_nanos + out_nanos)
+    return _new_cost(Cost, (in_nanos, out_nanos, in_nanos + out_nanos))
 
 
 def price_usage(
