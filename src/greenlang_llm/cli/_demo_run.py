@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -32,6 +33,9 @@ DEMO_KEY = "sk-demo-simulator-not-a-real-key"
 BUDGET_FACTORS = {"acme-corp": 0.55, "globex": 1.0, "initech": 1.15, "umbrella": 4.0}
 """Monthly limit as a multiple of the tenant's planned spend: acme overshoots, umbrella stays calm."""
 THRESHOLDS = (0.5, 0.8, 0.9, 1.0)
+_FLAT_RATE = {"premium": 1e-5, "economy": 1e-6}
+"""USD per token, only if the price catalog fails."""
+logger = logging.getLogger(__name__)
 SIM_LATENCY = {  # model -> (latency_ms, jitter_ms, token_ms): the premium models are slower
     "claude-3-5-sonnet-20241022": (160, 140, 0.6),
     "gpt-4o": (130, 120, 0.5),
@@ -190,7 +194,13 @@ def _planned_spend(plan: list[DemoRequest], state: DemoState) -> dict[str, float
     for req in plan:
         providers = state.routers[req.tier].providers
         first = next(iter(providers.values()))
-        spend[req.tenant] += float(first.estimate_cost(_request(req)))
+        try:
+            cost = float(first.estimate_cost(_request(req)))
+        except Exception:  # the price catalog must not stop the demo: size by a rough rate
+            logger.warning("estimate_cost failed for %s; sizing budgets by a flat rate", first.model_id,
+                           exc_info=True)
+            cost = (len(req.prompt) / 4 + req.max_tokens) * _FLAT_RATE[req.tier]
+        spend[req.tenant] += cost
     return spend
 
 

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,14 @@ def run(args: argparse.Namespace) -> int:
         package_logger.setLevel(logging.ERROR)
     try:
         state, run_info, tracker = asyncio.run(_main(settings, mode, console))
+    except (KeyboardInterrupt, UsageError):
+        raise
+    except Exception as exc:  # one line for users; the traceback with LOG_LEVEL=DEBUG
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            traceback.print_exc()
+        print(f"error: demo failed: {type(exc).__name__}: {exc} (LOG_LEVEL=DEBUG shows the traceback)",
+              file=sys.stderr)
+        return 1
     finally:
         package_logger.setLevel(saved_level)
     try:
