@@ -26,6 +26,7 @@ from typing import Any
 from ._errors import BudgetExceededError, InvalidRequestError
 from ._types import TokenUsage
 from .ledger import LedgerStorage, open_ledger
+from .ledger.base import DAY_US, HOUR_US
 from .ledger.records import (
     BudgetRecord,
     UsageRecord,
@@ -401,13 +402,14 @@ class CostTracker:
         if granularity not in GRANULARITIES:
             raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}; got {granularity!r}")
         start_us, end_us = resolve_range(start_date, end_date)
-        hourly = self._ledger.hourly_costs(start_us, end_us, tenant_id)
+        unit = HOUR_US if granularity == "hourly" else DAY_US
+        costs = self._ledger.bucket_costs(start_us, end_us, tenant_id, unit)
         if start_date is None or end_date is None:
-            if not hourly:
+            if not costs:
                 return []
-            start_us = max(start_us, min(hourly)) if start_date is None else start_us
-            end_us = min(end_us, max(hourly) + 1) if end_date is None else end_us
-        return [(ts, nanos_to_usd(v)) for ts, v in bucket_series(hourly, start_us, end_us, granularity)]
+            start_us = max(start_us, min(costs)) if start_date is None else start_us
+            end_us = min(end_us, max(costs) + 1) if end_date is None else end_us
+        return [(ts, nanos_to_usd(v)) for ts, v in bucket_series(costs, start_us, end_us, granularity)]
 
     def export_csv(
         self,

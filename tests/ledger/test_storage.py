@@ -99,3 +99,59 @@ def test_missing_sqlite_directory_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="does not exist"):
         open_ledger(f"sqlite:///{tmp_path}/nope/x.db")
+
+
+def test_reports_over_any_range_agree_with_the_raw_rows(ledger_url: str) -> None:
+    import random
+
+    from greenlang_llm.ledger.base import DAY_US
+
+    rng = random.Random(7)
+    records = [
+        rec(rng.randrange(4 * DAY_US), cost=rng.randrange(1, 10**6), tenant=rng.choice("xy"))
+        for _ in range(400)
+    ]
+    ledger = open_ledger(ledger_url)
+    ledger.insert_many(records)
+    for _ in range(25):
+        lo, hi = sorted(T0 + rng.randrange(-HOUR_US, 4 * DAY_US + HOUR_US) for _ in range(2))
+        tenant = rng.choice([None, "x"])
+        want = [r for r in records if lo <= r.ts_us < hi and tenant in (None, r.tenant_id)]
+        rows = ledger.summary_rows(lo, hi, tenant)
+        assert sum(r[6] for r in rows) == sum(r.total_cost_nanos for r in want)
+        assert sum(r[4] for r in rows) == len(want)
+        for unit in (HOUR_US, DAY_US):
+            buckets = ledger.bucket_costs(lo, hi, tenant, unit)
+            expected: dict[int, int] = {}
+            for r in want:
+                key = r.ts_us - r.ts_us % unit
+                expected[key] = expected.get(key, 0) + r.total_cost_nanos
+            assert buckets == expected
+    ledger.close()
+
+
+def test_a_version_1_ledger_is_upgraded_and_its_daily_rollup_backfilled(tmp_path: Path) -> None:
+    import sqlite3
+
+    from greenlang_llm.ledger.migrations import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for statement in MIGRATIONS[0].sqlite:
+        conn.execute(statement)
+    conn.execute("INSERT INTO schema_version VALUES (1)")
+    for h in (1, 2, 30):  # hours 1 and 2 on day one, hour 30 on day two
+        conn.execute(
+            "INSERT INTO usage_hourly VALUES (?, 't', 'p', 'a', 'm', 1, 1, 1, 2, ?)",
+            (T0 + h * HOUR_US, 10 * h),
+        )
+    conn.commit()
+    conn.close()
+    ledger = open_ledger(f"sqlite:///{path}")
+    assert ledger.schema_version() == latest_version()  # type: ignore[attr-defined]
+    assert ledger._read("SELECT day_us, requests, cost_nanos FROM usage_daily ORDER BY day_us") == [  # type: ignore[attr-defined]
+        (T0, 2, 30),
+        (T0 + 24 * HOUR_US, 1, 300),
+    ]
+    ledger.close()

@@ -6,9 +6,9 @@ and inherits the rest: group commit, budgets, alert claims and the report
 queries. All SQL here is written with ``?`` placeholders; a backend may
 rewrite them (PostgreSQL uses ``%s``).
 
-Reports read the per-hour rollup for the whole hours of a range and the raw
-rows only for its two partial edge hours, so a summary over a million rows
-reads a few thousand rows.
+Reports read the per-day rollup for the whole days of a range, the per-hour
+rollup for the whole hours at its edges, and raw rows only for the partial
+hours at its ends, so a summary over a million rows reads a few thousand rows.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .records import BudgetRecord, UsageRecord
 __all__ = ["HOUR_US", "LedgerStorage", "SummaryRow"]
 
 HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
 MIN_US = -(2**62)
 MAX_US = 2**62
 
@@ -38,16 +39,19 @@ RECORD_COLUMNS = (
 )
 INSERT_RECORD = f"INSERT INTO usage_records ({RECORD_COLUMNS}) VALUES ({', '.join('?' * 15)})"
 INSERT_RECORD_ONCE = INSERT_RECORD + " ON CONFLICT (request_id) DO NOTHING"
-UPSERT_HOURLY = (
-    "INSERT INTO usage_hourly (hour_us, tenant_id, provider, agent_id, model_id, requests, "
-    "input_tokens, output_tokens, total_tokens, cost_nanos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (hour_us, tenant_id, provider, agent_id, model_id) DO UPDATE SET "
-    "requests = usage_hourly.requests + excluded.requests, "
-    "input_tokens = usage_hourly.input_tokens + excluded.input_tokens, "
-    "output_tokens = usage_hourly.output_tokens + excluded.output_tokens, "
-    "total_tokens = usage_hourly.total_tokens + excluded.total_tokens, "
-    "cost_nanos = usage_hourly.cost_nanos + excluded.cost_nanos"
-)
+
+
+def _upsert(table: str, time_col: str) -> str:
+    keys = f"{time_col}, tenant_id, provider, agent_id, model_id"
+    sums = ("requests", "input_tokens", "output_tokens", "total_tokens", "cost_nanos")
+    return (
+        f"INSERT INTO {table} ({keys}, {', '.join(sums)}) VALUES ({', '.join('?' * 10)}) "
+        f"ON CONFLICT ({keys}) DO UPDATE SET " + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in sums)
+    )
+
+
+UPSERT_HOURLY = _upsert("usage_hourly", "hour_us")
+UPSERT_DAILY = _upsert("usage_daily", "day_us")
 
 
 def record_params(r: UsageRecord) -> tuple[Any, ...]:
@@ -70,11 +74,19 @@ def record_params(r: UsageRecord) -> tuple[Any, ...]:
     )
 
 
-def rollup_params(records: Sequence[UsageRecord]) -> list[tuple[Any, ...]]:
-    """Aggregate rows per (hour, tenant, provider, agent, model), sorted so writers lock in one order."""
+def rollup_statements(records: Sequence[UsageRecord]) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """The upserts that add ``records`` to the hourly and daily rollups (empty when nothing to add)."""
+    if not records:
+        return []
+    return [(UPSERT_HOURLY, rollup_params(records, HOUR_US)), (UPSERT_DAILY, rollup_params(records, DAY_US))]
+
+
+def rollup_params(records: Sequence[UsageRecord], unit_us: int = 0) -> list[tuple[Any, ...]]:
+    """Aggregate rows per (time unit, tenant, provider, agent, model), sorted so writers lock in one order."""
+    unit_us = unit_us or HOUR_US
     agg: dict[tuple[int, str, str, str, str], list[int]] = {}
     for r in records:
-        key = (r.ts_us - r.ts_us % HOUR_US, r.tenant_id, r.provider, r.agent_id, r.model_id)
+        key = (r.ts_us - r.ts_us % unit_us, r.tenant_id, r.provider, r.agent_id, r.model_id)
         acc = agg.get(key)
         if acc is None:
             agg[key] = [1, r.input_tokens, r.output_tokens, r.total_tokens, r.total_cost_nanos]
@@ -108,10 +120,10 @@ def row_to_record(row: Sequence[Any]) -> UsageRecord:
     )
 
 
-def _edges(start_us: int, end_us: int) -> tuple[tuple[int, int] | None, list[tuple[int, int]]]:
-    """Split ``[start, end)`` into whole hours (for the rollup) and partial edge ranges (raw rows)."""
-    first = -(-start_us // HOUR_US) * HOUR_US
-    last = end_us - end_us % HOUR_US
+def _split(start_us: int, end_us: int, unit: int) -> tuple[tuple[int, int] | None, list[tuple[int, int]]]:
+    """Split ``[start, end)`` into whole ``unit``s and the partial ranges at its edges."""
+    first = -(-start_us // unit) * unit
+    last = end_us - end_us % unit
     if first >= last:
         return None, [(start_us, end_us)] if start_us < end_us else []
     edges = []
@@ -120,6 +132,30 @@ def _edges(start_us: int, end_us: int) -> tuple[tuple[int, int] | None, list[tup
     if last < end_us:
         edges.append((last, end_us))
     return (first, last), edges
+
+
+# level → (table, time column, request count, cost column)
+_LEVELS = {
+    "daily": ("usage_daily", "day_us", "SUM(requests)", "cost_nanos"),
+    "hourly": ("usage_hourly", "hour_us", "SUM(requests)", "cost_nanos"),
+    "raw": ("usage_records", "ts_us", "COUNT(*)", "total_cost_nanos"),
+}
+
+
+def plan(start_us: int, end_us: int, use_days: bool = True) -> list[tuple[str, int, int]]:
+    """Cover ``[start, end)`` with whole days (daily rollup), whole hours (hourly rollup) and raw edges."""
+    out: list[tuple[str, int, int]] = []
+    hour_ranges = [(start_us, end_us)]
+    if use_days:
+        days, hour_ranges = _split(start_us, end_us, DAY_US)
+        if days is not None:
+            out.append(("daily", *days))
+    for lo, hi in hour_ranges:
+        hours, raw = _split(lo, hi, HOUR_US)
+        if hours is not None:
+            out.append(("hourly", *hours))
+        out += [("raw", a, b) for a, b in raw]
+    return out
 
 
 class LedgerStorage(ABC):
@@ -177,48 +213,37 @@ class LedgerStorage(ABC):
             last_ts, last_id = int(rows[-1][1]), int(rows[-1][0])
 
     def summary_rows(self, start_us: int, end_us: int, tenant_id: str | None) -> list[SummaryRow]:
-        whole, edges = _edges(start_us, end_us)
         tenant_sql, tenant_args = (" AND tenant_id = ?", (tenant_id,)) if tenant_id is not None else ("", ())
         dims = "tenant_id, provider, agent_id, model_id"
         out: list[SummaryRow] = []
-        if whole is not None:
-            out += self._summary(
-                f"SELECT {dims}, SUM(requests), SUM(total_tokens), SUM(cost_nanos) FROM usage_hourly "
-                f"WHERE hour_us >= ? AND hour_us < ?{tenant_sql} GROUP BY {dims}",
-                (*whole, *tenant_args),
-            )
-        for lo, hi in edges:
-            out += self._summary(
-                f"SELECT {dims}, COUNT(*), SUM(total_tokens), SUM(total_cost_nanos) FROM usage_records "
-                f"WHERE ts_us >= ? AND ts_us < ?{tenant_sql} GROUP BY {dims}",
+        for level, lo, hi in plan(start_us, end_us):
+            table, col, count, cost = _LEVELS[level]
+            rows = self._read(
+                f"SELECT {dims}, {count}, SUM(total_tokens), SUM({cost}) FROM {table} "
+                f"WHERE {col} >= ? AND {col} < ?{tenant_sql} GROUP BY {dims}",
                 (lo, hi, *tenant_args),
             )
+            out += [(a, b, c, d, int(n), int(t), int(x)) for a, b, c, d, n, t, x in rows]
         return out
 
-    def _summary(self, sql: str, params: Sequence[Any]) -> list[SummaryRow]:
-        return [(a, b, c, d, int(n), int(t), int(x)) for a, b, c, d, n, t, x in self._read(sql, params)]
-
-    def hourly_costs(self, start_us: int, end_us: int, tenant_id: str | None) -> dict[int, int]:
-        """Cost per hour bucket (hour start in µs) for ``[start, end)``."""
-        whole, edges = _edges(start_us, end_us)
+    def bucket_costs(self, start_us: int, end_us: int, tenant_id: str | None, unit_us: int) -> dict[int, int]:
+        """Cost per ``unit_us`` bucket (HOUR_US or DAY_US; key = bucket start) over ``[start, end)``."""
         tenant_sql, tenant_args = (" AND tenant_id = ?", (tenant_id,)) if tenant_id is not None else ("", ())
         out: dict[int, int] = {}
-        rows: list[tuple[Any, ...]] = []
-        if whole is not None:
-            rows += self._read(
-                f"SELECT hour_us, SUM(cost_nanos) FROM usage_hourly WHERE hour_us >= ? AND hour_us < ?"
-                f"{tenant_sql} GROUP BY hour_us",
-                (*whole, *tenant_args),
-            )
-        for lo, hi in edges:
-            rows += self._read(
-                f"SELECT ts_us - (ts_us % {HOUR_US}), SUM(total_cost_nanos) FROM usage_records "
-                f"WHERE ts_us >= ? AND ts_us < ?{tenant_sql} GROUP BY ts_us - (ts_us % {HOUR_US})",
+        for level, lo, hi in plan(start_us, end_us, use_days=unit_us >= DAY_US):
+            table, col, _, cost = _LEVELS[level]
+            bucket = f"{col} - ({col} % {unit_us})"
+            rows = self._read(
+                f"SELECT {bucket}, SUM({cost}) FROM {table} WHERE {col} >= ? AND {col} < ?{tenant_sql} "
+                f"GROUP BY {bucket}",
                 (lo, hi, *tenant_args),
             )
-        for hour, cost in rows:
-            out[int(hour)] = out.get(int(hour), 0) + int(cost)
+            for start, nanos in rows:
+                out[int(start)] = out.get(int(start), 0) + int(nanos)
         return out
+
+    def hourly_costs(self, start_us: int, end_us: int, tenant_id: str | None) -> dict[int, int]:
+        return self.bucket_costs(start_us, end_us, tenant_id, HOUR_US)
 
     def tenant_hourly_costs(self, start_us: int) -> list[tuple[str, int, int]]:
         """(tenant, hour, cost) for every hour from ``start_us`` on: rebuilds month-to-date state."""
@@ -231,7 +256,7 @@ class LedgerStorage(ABC):
 
     def tenant_totals(self) -> dict[str, int]:
         """All-time cost per tenant (for budgets that never reset)."""
-        rows = self._read("SELECT tenant_id, SUM(cost_nanos) FROM usage_hourly GROUP BY tenant_id")
+        rows = self._read("SELECT tenant_id, SUM(cost_nanos) FROM usage_daily GROUP BY tenant_id")
         return {t: int(c) for t, c in rows}
 
     # -- budgets and alerts --------------------------------------------------------------------

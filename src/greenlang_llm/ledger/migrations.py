@@ -77,6 +77,29 @@ def _v1(id_column: str) -> tuple[str, ...]:
     )
 
 
+def _v2() -> tuple[str, ...]:
+    return (
+        # Per-day rollup: month-long reports read ~30 rows per dimension combination.
+        """CREATE TABLE usage_daily (
+            day_us BIGINT NOT NULL,
+            tenant_id TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            agent_id TEXT NOT NULL,
+            model_id TEXT NOT NULL,
+            requests BIGINT NOT NULL,
+            input_tokens BIGINT NOT NULL,
+            output_tokens BIGINT NOT NULL,
+            total_tokens BIGINT NOT NULL,
+            cost_nanos BIGINT NOT NULL,
+            PRIMARY KEY (day_us, tenant_id, provider, agent_id, model_id)
+        )""",
+        """INSERT INTO usage_daily SELECT hour_us - (hour_us % 86400000000), tenant_id, provider,
+            agent_id, model_id, SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(total_tokens),
+            SUM(cost_nanos) FROM usage_hourly
+            GROUP BY hour_us - (hour_us % 86400000000), tenant_id, provider, agent_id, model_id""",
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         version=1,
@@ -84,6 +107,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         sqlite=_v1("INTEGER PRIMARY KEY"),
         postgresql=_v1("BIGSERIAL PRIMARY KEY"),
     ),
+    Migration(version=2, description="daily rollup", sqlite=_v2(), postgresql=_v2()),
 )
 
 

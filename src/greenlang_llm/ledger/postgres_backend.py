@@ -18,10 +18,9 @@ from typing import Any
 from .base import (
     INSERT_RECORD,
     INSERT_RECORD_ONCE,
-    UPSERT_HOURLY,
     LedgerStorage,
     record_params,
-    rollup_params,
+    rollup_statements,
 )
 from .migrations import MIGRATIONS
 from .records import UsageRecord
@@ -104,9 +103,8 @@ class PostgresLedger(LedgerStorage):
                     written[i] = cur.fetchone() is not None
                     cur.nextset()
             kept = records if all(written) else [r for r, w in zip(records, written, strict=True) if w]
-            rollup = rollup_params(kept)
-            if rollup:
-                cur.executemany(_pg(UPSERT_HOURLY), rollup)
+            for sql, params in rollup_statements(kept):
+                cur.executemany(_pg(sql), params)
         return written
 
     def _close(self) -> None:

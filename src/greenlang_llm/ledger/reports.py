@@ -97,7 +97,7 @@ def _next(dt: datetime, granularity: str) -> datetime:
 
 
 def bucket_series(
-    hourly: dict[int, int], start_us: int, end_us: int, granularity: str
+    costs: dict[int, int], start_us: int, end_us: int, granularity: str
 ) -> list[tuple[datetime, int]]:
     """Every bucket from the one holding ``start`` to the one holding ``end - 1µs``, empty ones as 0."""
     if granularity not in GRANULARITIES:
@@ -107,8 +107,8 @@ def bucket_series(
     first = _floor(_from_us(start_us), granularity)
     last = _floor(_from_us(end_us - 1), granularity)
     sums: dict[datetime, int] = {}
-    for hour_us, nanos in hourly.items():
-        key = _floor(_from_us(hour_us), granularity)
+    for bucket_us, nanos in costs.items():  # hour or day starts; folded into the granularity
+        key = _floor(_from_us(bucket_us), granularity)
         sums[key] = sums.get(key, 0) + nanos
     out: list[tuple[datetime, int]] = []
     cur = first

@@ -24,10 +24,9 @@ from typing import Any
 from .base import (
     INSERT_RECORD,
     INSERT_RECORD_ONCE,
-    UPSERT_HOURLY,
     LedgerStorage,
     record_params,
-    rollup_params,
+    rollup_statements,
 )
 from .migrations import MIGRATIONS
 from .records import UsageRecord
@@ -102,7 +101,8 @@ class SQLiteLedger(LedgerStorage):
                         cur.execute(INSERT_RECORD_ONCE, record_params(r))
                         written[i] = cur.rowcount == 1
                 kept = records if all(written) else [r for r, w in zip(records, written, strict=True) if w]
-                cur.executemany(UPSERT_HOURLY, rollup_params(kept))
+                for sql, params in rollup_statements(kept):
+                    cur.executemany(sql, params)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
