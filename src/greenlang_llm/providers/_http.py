@@ -119,6 +119,19 @@ async def _asyncio_sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
+def _price_usage() -> Callable[..., TokenUsage]:
+    """``pricing.price_usage``, imported on first use (the catalog is heavy) and then cached."""
+    global _PRICE_USAGE
+    if _PRICE_USAGE is None:
+        from ..pricing import price_usage
+
+        _PRICE_USAGE = price_usage
+    return _PRICE_USAGE
+
+
+_PRICE_USAGE: Callable[..., TokenUsage] | None = None
+
+
 class WireStreamParser(Protocol):
     """What ``wire.anthropic.StreamParser`` and ``wire.openai.StreamParser`` both offer."""
 
@@ -272,6 +285,7 @@ class HttpProvider(BaseLLMProvider):
         )
         self._extra_headers = dict(extra_headers or {})
         self._headers: dict[str, str] | None = None
+        self._checked: tuple[str, str] | None = None
         self._timeouts = aiohttp.ClientTimeout(total=self.timeout)
         self.last_error: str | None = None
         self.last_latency_ms: float | None = None
@@ -300,7 +314,10 @@ class HttpProvider(BaseLLMProvider):
     def _prepare(self) -> tuple[str, dict[str, str]]:
         """Base URL and request headers; raises before any I/O if either is unusable."""
         base = self.base_url
-        check_base_url(base, self.name)
+        guard = os.environ.get(LOOPBACK_ENV, "")
+        if self._checked != (base, guard):  # the URL check parses; do it once per setting
+            check_base_url(base, self.name)
+            self._checked = (base, guard)
         if self._headers is None:
             headers = {
                 "accept": "application/json",
@@ -443,13 +460,27 @@ class HttpProvider(BaseLLMProvider):
     async def _with_retries(
         self, attempt: Callable[[], Awaitable[T]], deadline: float | None, what: str
     ) -> T:
+        """``attempt()`` under the retry policy; the first try runs without the policy's frame
+        (the common case costs nothing extra), a failure hands over to ``RetryPolicy.call``."""
+        try:
+            return await attempt()
+        except ProviderError as error:
+            first: ProviderError | None = error
+
+        async def again() -> T:
+            nonlocal first
+            if first is not None:  # replay the first failure so the policy decides on it
+                error, first = first, None
+                raise error
+            return await attempt()
+
         def on_retry(error: ProviderError, retry_number: int, wait: float) -> None:
             logger.info(
                 "%s %s: retry %d/%d in %.3fs after %s",
                 self.name, what, retry_number + 1, self.retry_policy.max_retries, wait, error.message,
             )
 
-        return await self.retry_policy.call(attempt, deadline=deadline, on_retry=on_retry)
+        return await self.retry_policy.call(again, deadline=deadline, on_retry=on_retry)
 
     async def _get_json_status(self, path: str) -> tuple[int, Mapping[str, str], bytes]:
         base, headers = self._prepare()
@@ -505,8 +536,7 @@ class HttpProvider(BaseLLMProvider):
     ) -> TokenUsage:
         """Price the reported usage; count locally (``estimated=True``) when none was reported,
         so tokens produced are never free."""
-        from ..pricing import price_usage
-
+        price_usage = _price_usage()
         if reported is None:
             from ..tokens import count_request_tokens, count_text_tokens
 
