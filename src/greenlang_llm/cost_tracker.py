@@ -138,7 +138,7 @@ class CostTracker:
         self,
         tenant_id: str,
         monthly_limit_usd: float,
-        alert_thresholds: Sequence[float] = (0.8, 0.9, 1.0),
+        alert_thresholds: Sequence[float] = [0.8, 0.9, 1.0],  # the seed's default; never mutated
         hard_limit: bool = False,
     ) -> None:
         """Set (or replace) a tenant's monthly budget; persisted in the ledger."""
@@ -355,9 +355,8 @@ class CostTracker:
             if written:
                 self._account(record, reservation.id)
             else:  # a duplicate request id: nothing new was spent
-                self._state.finish_settle(
-                    reservation.id, record.tenant_id, self._period(record.timestamp), 0, None
-                )
+                period = _month_key(record.timestamp) if self.auto_reset_budgets else _ALL
+                self._state.finish_settle(reservation.id, record.tenant_id, period, 0, None)
         elif written:
             self._account(record)
         if written:
