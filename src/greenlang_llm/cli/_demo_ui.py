@@ -32,10 +32,10 @@ _STATE_STYLE = {"closed": "green", "half_open": "yellow", "open": "bold red"}
 
 def provider_table(state: DemoState) -> Table:
     table = Table(title="Providers", title_justify="left", expand=False)
-    for col, justify in (("route", "left"), ("provider", "left"), ("model", "left"), ("breaker", "left"),
-                         ("health", "left"), ("calls", "right"), ("ok %", "right"), ("avg ms", "right"),
-                         ("spend", "right")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for col in ("route", "provider", "model", "breaker", "health"):
+        table.add_column(col)
+    for col in ("calls", "failed", "ok %", "avg ms", "spend"):
+        table.add_column(col, justify="right")
     for tier, router in state.routers.items():
         for name, m in router.get_metrics()["providers"].items():
             breaker = str(m["circuit_breaker_state"])
@@ -43,7 +43,8 @@ def provider_table(state: DemoState) -> Table:
                 tier, name, state.labels.get((tier, name), ""),
                 Text(breaker, style=_STATE_STYLE.get(breaker, "")),
                 Text("up", style="green") if m.get("healthy", True) else Text("down", style="red"),
-                f"{m['total_requests']:,}", f"{m['success_rate']:.0f}", f"{m['avg_latency_ms']:.0f}",
+                f"{m['total_requests']:,}", f"{m.get('failed_requests', 0):,}", f"{m['success_rate']:.0f}",
+                f"{m['avg_latency_ms']:.0f}",
                 f"${m['total_cost_usd']:.4f}",
             )
     return table
