@@ -541,3 +541,42 @@ def test_every_acknowledged_record_survives_kill_9(tmp_path: Path) -> None:
     with CostTracker(storage=db) as tracker:
         stored = {row[0] for row in tracker.ledger._read("SELECT request_id FROM usage_records")}  # type: ignore[attr-defined]
     assert set(acked) <= stored
+
+
+# -- more edges --------------------------------------------------------------------------------------
+
+
+def test_a_bad_ledger_url_is_a_value_error_naming_it() -> None:
+    with pytest.raises(ValueError, match="'mysql://db'"):
+        CostTracker(storage="mysql://db")
+
+
+def test_an_unreachable_postgres_is_a_clear_error() -> None:
+    with pytest.raises(ConnectionError, match="cannot connect to the PostgreSQL ledger") as info:
+        CostTracker(storage="postgresql://u:secret@127.0.0.1:1/x")
+    assert "postgresql://u@127.0.0.1:1/x" in str(info.value)
+    assert "secret" not in str(info.value)
+
+
+def test_alerts_from_racing_threads_arrive_once_each_in_ascending_order(tracker: CostTracker) -> None:
+    thresholds = [round(0.1 * i, 1) for i in range(1, 11)]
+    fired: list[float] = []
+    tracker.register_alert_callback(lambda t, th, cost: fired.append(th))
+    tracker.set_budget("acme", 10.0, thresholds)
+    _spend_concurrently(tracker, 40, lambda i: tracker.track_usage("p", "acme", "a", "m", usage(0.25)))
+    assert fired == thresholds
+
+
+def test_time_series_without_dates_spans_the_data(tracker: CostTracker) -> None:
+    assert tracker.get_time_series(None, None) == []
+    _seed(tracker)
+    series = tracker.get_time_series(None, None, "monthly")
+    assert series == [(JAN, 7.0), (datetime(2026, 2, 1, tzinfo=UTC), 8.0)]
+
+
+def test_track_many_rejects_non_mappings_and_unknown_fields(tracker: CostTracker) -> None:
+    with pytest.raises(InvalidRequestError, match=r"records\[0\] must be a mapping"):
+        tracker.track_many([("p", "t")])  # type: ignore[list-item]
+    with pytest.raises(InvalidRequestError, match="unknown field"):
+        tracker.track_many([{"provider": "p", "tenant_id": "t", "usage": usage(), "colour": 1}])
+    assert tracker.ledger.count_records() == 0
