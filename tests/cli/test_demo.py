@@ -145,3 +145,32 @@ def test_read_only_out_dir_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture
     finally:
         tmp_path.chmod(0o700)
     assert "cannot write to --out" in capsys.readouterr().err
+
+
+def test_same_seed_sends_the_same_requests(demo_out: Path, tmp_path: Path) -> None:
+    """Which provider answers may vary with timing; who asked for what, and how much, may not."""
+    assert (
+        main(
+            [
+                "demo",
+                "--requests",
+                "40",
+                "--quiet",
+                "--seed",
+                "3",
+                "--out",
+                str(tmp_path),
+                "--time-scale",
+                "0.5",
+            ]
+        )
+        == 0
+    )
+
+    def asked(out: Path) -> set[tuple[str, ...]]:
+        return {
+            (r["request_id"], r["tenant_id"], r["agent_id"], r["input_tokens"], r["output_tokens"])
+            for r in _csv_rows(out)
+        }
+
+    assert asked(tmp_path) == asked(demo_out)

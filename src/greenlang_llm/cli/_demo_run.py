@@ -133,9 +133,7 @@ class _Faults:
             else:
                 self.rules.pop(step.fault, None)
             text = self.describe(step)
-            if self.admin_url is None:
-                text = f"(not injected: real providers) {text}"
-            else:
+            if self.admin_url is not None:
                 await _post_json(self.admin_url, {"faults": list(self.rules.values())})
             now = datetime.now(UTC)
             state.faults.append((now, text))
@@ -286,7 +284,8 @@ async def run_demo(settings: DemoSettings, state: DemoState) -> tuple[RunInfo, A
                 run.limits[tenant] = limit
                 run.thresholds[tenant] = THRESHOLDS
             primary = "openai" if settings.strategy == "least_cost" else "anthropic"
-            faults = _Faults(admin_url, primary, fault_schedule(settings.requests))
+            schedule = [] if admin_url is None else fault_schedule(settings.requests)  # none on real APIs
+            faults = _Faults(admin_url, primary, schedule)
             for router in state.routers.values():
                 await router.start_health_monitoring()
             run.started_at = state.started_at = datetime.now(UTC)
