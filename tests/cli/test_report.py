@@ -145,3 +145,18 @@ def test_records_keep_time_order(stub_tracker: Any) -> None:
     data = collect_report_data(stub_tracker)
     assert data.records[0].timestamp.isoformat() == first
     assert len(data.records) == count
+
+
+def test_bucket_labels_read_naturally() -> None:
+    from datetime import timedelta
+
+    from greenlang_llm.report.html import _duration
+
+    assert [_duration(timedelta(seconds=s)) for s in (1, 90, 900, 3600, 86400, 7 * 86400)] == [
+        "1 s",
+        "90 s",
+        "15 min",
+        "1 h",
+        "1 day",
+        "7 days",
+    ]

@@ -65,6 +65,15 @@ def _time(stamp: datetime) -> str:
     return stamp.strftime("%H:%M:%S")
 
 
+def _duration(span: timedelta) -> str:
+    seconds = int(span.total_seconds())
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if unit == 'day' and count > 1 else ''}"
+    return f"{seconds} s"
+
+
 def _time_format_for(bucket: timedelta) -> Callable[[datetime], str]:
     if bucket < timedelta(minutes=1):
         return lambda t: t.strftime("%H:%M:%S")
@@ -299,7 +308,7 @@ def render_html(data: ReportData) -> str:
         _header(data),
         _kpis(data),
         f'<section><h2>Cost over time per tenant</h2><p class="note">Cumulative spend, '
-        f"{int(bucket.total_seconds())} s buckets (UTC).</p>{over_time}</section>",
+        f"{_duration(bucket)} buckets (UTC).</p>{over_time}</section>",
         '<div class="grid"><section><h2>Cost by provider</h2>' + providers + "</section>"
         "<section><h2>Cost by model</h2>" + models + "</section></div>",
         _budgets(data),
