@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -24,10 +26,40 @@ RECORDS = [  # (hours after DAY, tenant, agent, provider, model, cost)
 ]
 
 
-@pytest.fixture
-def ledger(tmp_path: Path) -> str:
-    path = tmp_path / "ledger.db"
-    tracker = CostTracker(storage=f"sqlite:///{path}")
+PG_BASE = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _pg_skip_reason() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_BASE, connect_timeout=2):
+            return None
+    except Exception as exc:
+        return f"PostgreSQL at 127.0.0.1:5432/test unreachable: {exc}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The same small ledger in a SQLite file or in a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield _fill(f"sqlite:///{tmp_path / 'ledger.db'}")
+        return
+    reason = _pg_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    schema = f"gl_cli_{uuid.uuid4().hex[:12]}"
+    try:
+        yield _fill(f"{PG_BASE}?schema={schema}")
+    finally:
+        import psycopg
+
+        with psycopg.connect(PG_BASE, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def _fill(url: str) -> str:
+    tracker = CostTracker(storage=url)
     try:
         tracker.set_budget("acme", monthly_limit_usd=50.0, alert_thresholds=[0.5, 1.0])
         tracker.set_budget("initech", monthly_limit_usd=10.0)
@@ -57,7 +89,7 @@ def ledger(tmp_path: Path) -> str:
         )  # now: counts in the budget
     finally:
         tracker.close()
-    return f"sqlite:///{path}"
+    return url
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
