@@ -47,6 +47,8 @@ BODIES: dict[str, tuple[str, dict[str, str], dict[str, Any]]] = {
 
 
 def _pin(cpu: int) -> None:
+    if os.environ.get("BENCH_NO_PIN"):
+        return
     if hasattr(os, "sched_setaffinity") and cpu < (os.cpu_count() or 1):
         os.sched_setaffinity(0, {cpu})
 
@@ -147,8 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--warmup", type=int, default=2_000)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin server and load generator to CPUs")
     parser.add_argument("--loadgen", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.no_pin:
+        os.environ["BENCH_NO_PIN"] = "1"  # inherited by both children
     if args.loadgen:
         return _loadgen_main(args)
 

@@ -58,3 +58,15 @@ def test_config_mistakes_are_rejected_with_the_name(data: dict[str, object]) -> 
 
 def test_hash_key_is_sha256_hex() -> None:
     assert hash_key("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_glob_model_keys_match_unlisted_models_and_are_not_listed() -> None:
+    config = SimulatorConfig.from_dict(
+        {"models": {"gpt-4o": {"reply_tokens": 2}, "gpt-*": {"reply_tokens": 3}, "claude-?-x": {}}}
+    )
+    assert config.behaviour("gpt-4o").reply_tokens == 2
+    assert config.behaviour("gpt-5").reply_tokens == 3
+    assert config.behaviour("claude-sonnet").reply_tokens == 16
+    assert config.knows("gpt-5")
+    assert not config.knows("o3")
+    assert config.model_ids() == ["gpt-4o"]

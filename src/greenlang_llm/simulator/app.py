@@ -143,7 +143,7 @@ class SimulatorApp:
 
     async def models(self, request: Request) -> Response:
         self.stats.request(request.url.path)
-        ids = list(self.config.models) or list(_DEFAULT_MODELS)
+        ids = self.config.model_ids() or list(_DEFAULT_MODELS)
         if "anthropic-version" in request.headers:
             return self._answered(json_response(wa.render_models(ids)))
         return self._answered(json_response(wo.render_models(ids)))
@@ -173,7 +173,7 @@ class SimulatorApp:
         except (orjson.JSONDecodeError, InvalidRequestError) as exc:
             return self._answered(self._bad_request(api, exc, rid))
         model = options.model
-        if self.config.strict_models and model not in self.config.models:
+        if self.config.strict_models and not self.config.knows(model):
             return self._answered(api.fault(FaultRule("not_found"), rid, model, 0, 0), model)
         try:
             fault = self._pick_fault(request, path, model, options.stream, gen.to_messages()[-1]["role"])

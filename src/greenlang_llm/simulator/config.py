@@ -19,6 +19,9 @@ Example ``faults.toml``::
     reply_tokens = 40
     cache_read_tokens = 2048
 
+    [models."gpt-*"]         # glob keys match models not listed by name
+    token_ms = 5
+
     [[faults]]
     kind = "rate_limit"      # see faults.KINDS
     rate = 0.2
@@ -28,6 +31,7 @@ Example ``faults.toml``::
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -38,6 +42,10 @@ from typing import Any
 from .faults import FaultRule
 
 __all__ = ["ModelBehaviour", "SimulatorConfig", "hash_key"]
+
+
+def _is_glob(name: str) -> bool:
+    return any(c in name for c in "*?[")
 
 
 def hash_key(key: str) -> str:
@@ -93,7 +101,21 @@ class SimulatorConfig:
     """Anthropic ``anthropic-version: 2026-10-21`` rejects temperature/top_p/top_k (fixture rule 11)."""
 
     def behaviour(self, model: str) -> ModelBehaviour:
-        return self.models.get(model, self.defaults)
+        """The model's own settings, else the first glob key that matches (``"claude-*"``), else defaults."""
+        found = self.models.get(model)
+        if found is not None:
+            return found
+        for pattern, behaviour in self.models.items():
+            if _is_glob(pattern) and fnmatch.fnmatchcase(model, pattern):
+                return behaviour
+        return self.defaults
+
+    def knows(self, model: str) -> bool:
+        return model in self.models or any(_is_glob(p) and fnmatch.fnmatchcase(model, p) for p in self.models)
+
+    def model_ids(self) -> list[str]:
+        """Listed models without the glob patterns (for ``GET /v1/models``)."""
+        return [m for m in self.models if not _is_glob(m)]
 
     @staticmethod
     def hash_keys(keys: Iterable[str]) -> frozenset[str]:
@@ -102,8 +124,16 @@ class SimulatorConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SimulatorConfig:
         data = dict(data)
-        known = {"seed", "defaults", "models", "faults", "valid_keys_sha256", "require_key",
-                 "strict_models", "enforce_version_rules"}
+        known = {
+            "seed",
+            "defaults",
+            "models",
+            "faults",
+            "valid_keys_sha256",
+            "require_key",
+            "strict_models",
+            "enforce_version_rules",
+        }
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown simulator setting(s): {', '.join(sorted(unknown))}")
