@@ -182,7 +182,7 @@ async def test_abandoned_stream_is_recorded_once_and_upstream_closed() -> None:
                         break
             for _ in range(200):  # the gateway notices the disconnect and closes the upstream stream
                 await asyncio.sleep(0.02)
-                if sim.stats.open_streams == 0 and not service._pending:
+                if sim.stats.open_streams == 0 and not service.pending_writes:
                     break
             await service.drain()
             summary = service.tracker.get_summary(tenant_id="acme")

@@ -9,10 +9,13 @@ this module decides. Three choices matter for correctness and speed:
   expensive member of the route with the request's ``max_tokens`` (failover may
   land on any member), so concurrent requests can never push a hard budget past
   its limit; the actual usage replaces it at commit.
-- **Commit off the event loop.** ``CostTracker.commit`` is durable when it
-  returns (a disk or database write), so it runs on a small thread pool in the
-  background; the reservation stays open until it lands, which keeps budgets
-  exact. ``drain()`` waits for every pending commit (tests, shutdown).
+- **Write the ledger off the event loop, in batches.** A durable write costs a
+  disk or database round trip, so finished requests queue their record and one
+  background flusher hands everything queued so far to a worker thread as one
+  ``track_many`` transaction (a group commit: one fsync for many requests).
+  Each reservation is released only after its record is durable, so for a
+  moment the cost counts twice — budgets err on the safe side, never over.
+  ``request_id`` makes the write idempotent; ``drain()`` waits for the queue.
 - **Exactly one ledger entry per request.** Whoever finishes a request (plain
   reply, completed stream, failed or abandoned stream) calls ``settle`` once:
   commit with actual usage, commit an estimate for tokens delivered without a
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import itertools
 import logging
 import os
 import time
@@ -55,8 +59,13 @@ class GatewayError(Exception):
         self.error = error
 
 
+_ID_PREFIX = os.urandom(6).hex()
+_ID_COUNTER = itertools.count(1)
+
+
 def new_request_id() -> str:
-    return "req_" + os.urandom(12).hex()
+    """Unique per process (random prefix) and across replicas; cheaper than urandom per request."""
+    return f"req_{_ID_PREFIX}{next(_ID_COUNTER):012x}"
 
 
 @dataclass(slots=True)
@@ -152,8 +161,9 @@ class GatewayService:
                 hard_limit=budget.hard_limit,
             )
         self.budget_tenants = tuple(b.tenant for b in config.budgets)
-        self._executor = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="greenlang-ledger")
-        self._pending: set[asyncio.Future[Any]] = set()
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="greenlang-ledger")
+        self._queue: list[tuple[Reservation, dict[str, Any] | None]] = []
+        self._flusher: asyncio.Task[None] | None = None
         self._alert_hooks: list[Callable[[str, float, float], None]] = []
         tracker.register_alert_callback(self._on_alert)
         self.closed = False
@@ -216,40 +226,56 @@ class GatewayService:
         model: str | None,
         request_id: str,
     ) -> None:
-        """Finish the request's ledger entry exactly once, in the background."""
-        call: Callable[[], Any]
-        if usage is None:
-            call = lambda: self.tracker.release(reservation)  # noqa: E731
-        else:
+        """Finish the request's ledger entry exactly once: queue its record (or just the release)."""
+        record: dict[str, Any] | None = None
+        if usage is not None:
             key.charge_tokens(usage.total_tokens)
-            self.metrics.record_usage(
-                key.tenant,
-                provider or "unknown",
-                usage.input_tokens,
-                usage.output_tokens,
-                usage.total_cost_usd,
-            )
-            call = lambda: self.tracker.commit(  # noqa: E731
-                reservation,
-                usage,
-                provider=provider or "unknown",
-                agent_id=key.agent,
-                model_id=model or "",
-                request_id=request_id,
-            )
-        future = asyncio.get_running_loop().run_in_executor(self._executor, call)
-        self._pending.add(future)
-        future.add_done_callback(self._settled)
+            self.metrics.record_usage(key.tenant, provider or "unknown", usage.input_tokens,
+                                      usage.output_tokens, usage.total_cost_usd)
+            record = {"provider": provider or "unknown", "tenant_id": key.tenant, "agent_id": key.agent,
+                      "model_id": model or "", "usage": usage, "request_id": request_id}
+        self._queue.append((reservation, record))
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
-    def _settled(self, future: asyncio.Future[Any]) -> None:
-        self._pending.discard(future)
-        if not future.cancelled() and future.exception() is not None:
-            logger.error("ledger write failed", exc_info=future.exception())
+    @property
+    def pending_writes(self) -> int:
+        return len(self._queue) + (1 if self._flusher is not None else 0)
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                await loop.run_in_executor(self._executor, self._write, batch)
+        finally:
+            self._flusher = None
+
+    def _write(self, batch: list[tuple[Reservation, dict[str, Any] | None]]) -> None:
+        """One transaction for the batch, then free its reservations (worker thread)."""
+        records = [r for _, r in batch if r is not None]
+        try:
+            if records:
+                try:
+                    self.tracker.track_many(records)
+                except Exception:  # one bad record must not cost the others: write them one by one
+                    logger.exception("ledger batch of %d failed; writing records one by one", len(records))
+                    for record in records:
+                        try:
+                            self.tracker.track_usage(**record)
+                        except Exception:
+                            logger.exception("ledger write failed for request %s", record["request_id"])
+        finally:
+            for reservation, _ in batch:
+                try:
+                    self.tracker.release(reservation)
+                except Exception:
+                    logger.exception("releasing a reservation failed")
 
     async def drain(self) -> None:
-        """Wait until every background ledger write has landed."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        """Wait until every queued ledger write has landed."""
+        while self._flusher is not None:
+            await asyncio.shield(self._flusher)
 
     # ------------------------------------------------------------------ calls
 
@@ -332,7 +358,7 @@ class GatewayService:
         try:
             await asyncio.wait_for(self.drain(), drain_timeout)
         except TimeoutError:
-            logger.error("shutdown: %d ledger writes still pending", len(self._pending))
+            logger.error("shutdown: %d ledger writes still pending", len(self._queue))
         for target in self.targets.values():  # routers share providers: close each provider once, below
             try:
                 await target.router.stop_health_monitoring()
