@@ -37,7 +37,7 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "costs",
         help="cost summaries, time series, exports, budgets and the HTML report",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description="Read any cost ledger: summaries, time series, exports, budgets, and the HTML report.",
     )
     p.add_argument("action", choices=ACTIONS)
     p.add_argument(

@@ -30,8 +30,10 @@ MAX_REQUESTS = 100_000
 
 
 def add_parser(subparsers: Any) -> None:
-    p = subparsers.add_parser("demo", help="run the end-to-end demo on the embedded simulator",
-                              description=(__doc__ or "").splitlines()[0])
+    p = subparsers.add_parser(
+        "demo", help="run the end-to-end demo on the embedded simulator",
+        description="The whole project in about a minute, with no keys and no network: failover, "
+        "circuit breakers, budget alerts and a cost report (see docs/demo.md).")
     p.add_argument("--requests", type=int, default=None, metavar="N",
                    help=f"requests to send (default {DEFAULT_REQUESTS}; {LIVE_DEFAULT_REQUESTS} with --live)")
     p.add_argument("--seed", type=int, default=7, metavar="S", help="workload and fault seed (default 7)")
