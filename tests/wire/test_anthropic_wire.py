@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from greenlang_llm._errors import InvalidRequestError, StreamInterruptedError, error_from_http
 from greenlang_llm._types import GenerationRequest, TokenUsage
@@ -258,3 +260,22 @@ def test_render_models_lists_ids() -> None:
     assert body["first_id"] == "a"
     assert body["last_id"] == "b"
     assert body["has_more"] is False
+
+
+@given(
+    uncached=st.integers(0, 10**7),
+    read=st.integers(0, 10**7),
+    write=st.integers(0, 10**7),
+    output=st.integers(0, 10**6),
+)
+def test_usage_round_trip_holds_for_any_counts(uncached: int, read: int, write: int, output: int) -> None:
+    usage = TokenUsage(
+        uncached + read + write,
+        output,
+        uncached + read + write + output,
+        cache_read_tokens=read,
+        cache_write_tokens=write,
+    )
+    wire_usage = wire.usage_to_wire(usage)
+    assert wire_usage["input_tokens"] == uncached
+    assert wire.usage_from_wire(wire_usage) == usage

@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from greenlang_llm._errors import InvalidRequestError, StreamInterruptedError, error_from_http
 from greenlang_llm._types import GenerationRequest, TokenUsage
@@ -284,3 +286,22 @@ def test_usage_from_wire_clamps_inconsistent_cache_counts() -> None:
 
 def test_render_models_lists_ids() -> None:
     assert [m["id"] for m in wire.render_models(["a", "b"])["data"]] == ["a", "b"]
+
+
+@given(
+    uncached=st.integers(0, 10**7),
+    read=st.integers(0, 10**7),
+    write=st.integers(0, 10**7),
+    output=st.integers(0, 10**6),
+)
+def test_usage_round_trip_holds_for_any_counts(uncached: int, read: int, write: int, output: int) -> None:
+    usage = TokenUsage(
+        uncached + read + write,
+        output,
+        uncached + read + write + output,
+        cache_read_tokens=read,
+        cache_write_tokens=write,
+    )
+    wire_usage = wire.usage_to_wire(usage)
+    assert wire_usage["prompt_tokens"] == usage.input_tokens
+    assert wire.usage_from_wire(wire_usage) == usage
