@@ -128,3 +128,17 @@ async def test_a_client_that_disconnects_mid_stream_closes_the_stream(http: aioh
         assert sim.stats.snapshot()["streams"]["client_closed"] == 1
         assert sim.stats.open_streams == 0
         assert sim.stats.streams["completed"] == 0
+
+
+async def test_model_behaviour_can_change_at_run_time(
+    simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    url = simulator.base_url
+    status, body = await post(
+        http, f"{url}/_sim/models", {"m": {"reply_tokens": 2, "cache_read_tokens": 7}}, {}
+    )
+    assert status == 200
+    assert body["m"]["reply_tokens"] == 2
+    status, body = await post(http, f"{url}/v1/chat/completions", O_BODY, O_HEADERS)
+    assert (body["usage"]["prompt_tokens"], body["usage"]["completion_tokens"]) == (16, 2)
+    assert (await post(http, f"{url}/_sim/models", {"m": {"reply_tokens": -1}}, {}))[0] == 400

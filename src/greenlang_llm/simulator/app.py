@@ -17,7 +17,7 @@ import itertools
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
@@ -32,7 +32,7 @@ from ..wire import anthropic as wa
 from ..wire import openai as wo
 from ..wire._common import RequestFieldError
 from .apis import ANTHROPIC, OPENAI, Api, json_response
-from .config import SimulatorConfig, hash_key
+from .config import ModelBehaviour, SimulatorConfig, hash_key
 from .faults import FaultInjector, FaultRule, parse_fault_header
 from .replies import Reply, count_input_tokens, make_reply
 from .stats import Stats
@@ -89,6 +89,7 @@ class SimulatorApp:
             Route("/_sim/stats", self.admin_stats, methods=["GET"]),
             Route("/_sim/faults", self.admin_faults, methods=["GET", "POST", "DELETE"]),
             Route("/_sim/reset", self.admin_reset, methods=["POST"]),
+            Route("/_sim/models", self.admin_models, methods=["GET", "POST"]),
         ]
         self.starlette = Starlette(routes=routes)
 
@@ -303,6 +304,19 @@ class SimulatorApp:
             except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
                 return json_response({"error": str(exc)}, 400)
         return json_response({"faults": [r.to_dict() for r in self.faults.rules]})
+
+    async def admin_models(self, request: Request) -> Response:
+        """``POST {"model-or-glob": {settings}}`` changes behaviour at run time (unset keys: defaults)."""
+        if request.method == "POST":
+            try:
+                data: Any = orjson.loads(await request.body())
+                if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+                    raise ValueError('send {"model": {"latency_ms": 50, ...}, ...}')
+                updates = {str(k): ModelBehaviour.from_dict(v, self.config.defaults) for k, v in data.items()}
+            except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
+                return json_response({"error": str(exc)}, 400)
+            self.config.models.update(updates)
+        return json_response({name: asdict(b) for name, b in self.config.models.items()})
 
     async def admin_reset(self, request: Request) -> Response:
         body = await request.body()
