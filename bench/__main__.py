@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -57,6 +58,27 @@ def machine_info() -> dict[str, str]:
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
     }
+
+
+def _git_revision() -> str:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+    return head + (" (with uncommitted changes)" if dirty else "")
+
+
+def _loadavg() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def our_versions() -> dict[str, str]:
@@ -170,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         }
     }
     failures: list[str] = []
+    results["meta"]["machine"]["load average at start (1/5/15 min)"] = _loadavg()
+    results["meta"]["machine"]["git revision"] = _git_revision()
 
     peer_python = None
     wants_peers = args.what in ("all", "library", "gateway") and args.peers != "skip"
@@ -230,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
 
     meta = results["meta"]
     meta["elapsed_s"] = time.monotonic() - started
+    meta["machine"]["load average at end (1/5/15 min)"] = _loadavg()
     meta["finished"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     meta["notes"] += [f"FAILED: {f}" for f in failures]
     args.out.mkdir(parents=True, exist_ok=True)

@@ -245,7 +245,7 @@ async def run_matrix(
     log: Callable[[str], None],
 ) -> dict[str, Any]:
     """Every scenario × every target × ``repeats``; raw per-repeat results plus medians and ratios."""
-    seconds = 0.6 if quick else 2.5
+    seconds = 0.6 if quick else 2.0
     rate_seconds = 0.6 if quick else 2.0
     scs = scenarios(quick)
     raw: dict[str, dict[str, list[dict[str, Any]]]] = {
@@ -302,6 +302,7 @@ def summarize_matrix(raw: dict[str, dict[str, list[dict[str, Any]]]], repeats: i
                 "rps": _median([r["rps"] for r in runs]),
                 "errors": sum(r["errors"] for r in runs),
                 "sent": sum(r["sent"] for r in runs),
+                "error_sample": next((r["error_samples"][0] for r in runs if r.get("error_samples")), None),
             }
             for pct in ("p50", "p99", "p999"):
                 row[pct] = _median([r["latency_ms"][pct] for r in runs])

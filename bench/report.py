@@ -64,7 +64,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "target": f"gateway ≥ 20× LiteLLM proxy's RPS ({key})",
-                    "measured": _ratio(ours["rps_vs_litellm"]),
+                    "measured": _ratio(ours["rps_vs_litellm"]) + _errors_note(gw[key]),
                     "met": ours["rps_vs_litellm"] is not None and ours["rps_vs_litellm"] >= 20,
                 }
             )
@@ -73,7 +73,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "target": f"gateway ≥ 60% of the bare forwarder's RPS ({key})",
-                    "measured": f"{_f(value, 0, 100)}%",
+                    "measured": f"{_f(value, 0, 100)}%" + _errors_note(gw[key]),
                     "met": value is not None and value >= 0.6,
                 }
             )
@@ -83,11 +83,26 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "target": f"added p99 ≤ 5 ms at {key.split('-rps')[1]} RPS ({key.split('-')[0]})",
-                    "measured": f"{_f(ours['added_p99'])} ms",
+                    "measured": f"{_f(ours['added_p99'])} ms" + _errors_note(gw[key]),
                     "met": ours["added_p99"] is not None and ours["added_p99"] <= 5.0,
                 }
             )
     return rows
+
+
+def _errors_note(per_target: dict[str, Any]) -> str:
+    """Say when a figure rests on failed requests (an error is never a fast answer)."""
+    bad = [
+        f"{name} {cell['errors']}/{cell['sent']} failed"
+        for name, cell in per_target.items()
+        if cell.get("errors")
+    ]
+    sample = next(
+        (cell.get("error_sample") for cell in per_target.values() if cell.get("error_sample")), None
+    )
+    if not bad:
+        return ""
+    return " (" + "; ".join(bad) + (f": {sample}" if sample else "") + ")"
 
 
 # ---------------------------------------------------------------- tables
@@ -243,11 +258,11 @@ def markdown(results: dict[str, Any], chart_name: str | None) -> str:
     ]
     machine = meta.get("machine", {})
     if machine:
-        out += ["**Machine:** " + ", ".join(f"{k}: {v}" for k, v in machine.items()), ""]
+        out += ["**Machine:** " + "; ".join(f"{k}: {v}" for k, v in machine.items()), ""]
     versions = meta.get("versions", {})
     if versions:
         for side, packages in versions.items():
-            out.append(f"**{side}:** " + ", ".join(f"{k} {v}" for k, v in packages.items()))
+            out.append(f"- **{side}:** " + ", ".join(f"{k} {v}" for k, v in packages.items()))
         out.append("")
     notes = meta.get("notes") or []
     out += [f"- {n}" for n in notes]
@@ -410,3 +425,28 @@ def svg_chart(results: dict[str, Any]) -> str | None:
         f'viewBox="0 0 {total_w:.0f} 440" font-family="sans-serif">\n'
         f'<rect width="100%" height="100%" fill="white"/>\n{body}\n</svg>\n'
     )
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """``python -m bench.report RAW.json [--docs docs/benchmarks.md]``: re-render a saved run."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=_main.__doc__)
+    parser.add_argument("raw", type=Path)
+    parser.add_argument("--docs", type=Path, default=None)
+    args = parser.parse_args(argv)
+    results = json.loads(args.raw.read_text())
+    print(terminal(results))
+    if args.docs is not None:
+        chart = svg_chart(results)
+        name = "benchmarks-latency-vs-load.svg" if chart else None
+        if chart:
+            args.docs.parent.mkdir(parents=True, exist_ok=True)
+            (args.docs.parent / "benchmarks-latency-vs-load.svg").write_text(chart)
+        rewrite_docs(args.docs, markdown(results, name))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())
