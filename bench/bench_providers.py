@@ -7,14 +7,19 @@ httptools, zero latency), three clients per API, same request:
   ``orjson.loads`` — the floor any HTTP client pays;
 - ``ours``: ``AnthropicProvider.generate`` / ``OpenAIProvider.generate`` (request
   mapping, retry wrapper, response parsing, exact pricing, ``TokenUsage``);
+- ``raw+wire``: ``raw`` plus what any client returning a parsed, priced answer
+  must do (``wire`` request building and response parsing, ``pricing``): the
+  floor for ``ours``, to show where the difference lives;
 - ``sdk``: ``anthropic.AsyncAnthropic().messages.create`` /
   ``openai.AsyncOpenAI().chat.completions.create`` (default settings but base URL).
 
 Sequential: the clients take turns call by call (order rotated each round), so
 all see the same machine state; per-call median and p99. Concurrency: each
 client runs ``--calls`` calls with ``--concurrency`` in flight, in rotated
-rounds; reported are per-call latency median/p99 and wall time per call
-(wall / calls, i.e. 1/throughput). Ratios are ours/raw and ours/sdk.
+rounds; reported are per-call latency median/p99, wall time per call
+(wall / calls, i.e. 1/throughput) and this process's CPU time per call (the
+client's own cost, independent of the simulator's). Ratios are ours/raw,
+ours/raw+wire and ours/sdk.
 
     python bench/bench_providers.py [--n 2000] [--calls 5000] [--concurrency 50] [--json]
 """
@@ -97,12 +102,28 @@ async def make_clients(api: str, base: str) -> tuple[dict[str, Call], Callable[[
     async def ours_call() -> Any:
         return await ours.generate(request)
 
+    wire: Any = __import__(f"greenlang_llm.wire.{api}", fromlist=["parse_response"])
+    from greenlang_llm.pricing import price_usage
+    from greenlang_llm.providers.base_provider import GenerationResponse
+
+    async def raw_wire_call() -> Any:
+        # the floor for any client that returns a parsed, priced answer: raw + wire + pricing
+        payload = orjson.dumps(wire.build_request(request, model, stream=False))
+        async with session.post(url, data=payload, headers=headers) as resp:
+            data = orjson.loads(await resp.read())
+        parsed = wire.parse_response(data)
+        u = parsed.usage
+        usage = price_usage(
+            api, model, u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens
+        )
+        return GenerationResponse(parsed.text, api, parsed.model, usage, parsed.finish_reason, 0.0, data)
+
     async def close() -> None:
         await session.close()
         await ours.close()
         await sdk.close()
 
-    return {"raw": raw_call, "ours": ours_call, "sdk": sdk_call}, close
+    return {"raw": raw_call, "raw+wire": raw_wire_call, "ours": ours_call, "sdk": sdk_call}, close
 
 
 async def sequential(clients: dict[str, Call], n: int) -> dict[str, list[float]]:
@@ -148,7 +169,7 @@ async def run_api(api: str, base: str, args: argparse.Namespace) -> dict[str, An
         names = list(clients)
         rounds = 3
         for r in range(rounds):
-            for name in names[r % 3:] + names[: r % 3]:
+            for name in names[r % len(names):] + names[: r % len(names)]:
                 lat, wall, cpu = await concurrent(clients[name], args.calls // rounds, args.concurrency)
                 conc[name]["lat"].extend(lat)
                 conc[name]["wall"].append(wall)
@@ -171,14 +192,14 @@ async def run_api(api: str, base: str, args: argparse.Namespace) -> dict[str, An
 def print_table(api: str, res: dict[str, Any], concurrency: int) -> None:
     print(f"\n{api} (µs per call)")
     c = f"c{concurrency}"
-    print(f"{'client':<6} {'seq median':>11} {'seq p99':>9} {c + ' median':>11} {c + ' p99':>9} "
+    print(f"{'client':<8} {'seq median':>11} {'seq p99':>9} {c + ' median':>11} {c + ' p99':>9} "
           f"{c + ' wall/call':>14} {c + ' cpu/call':>13}")
-    for name in ("raw", "ours", "sdk"):
+    for name in ("raw", "raw+wire", "ours", "sdk"):
         r = res[name]
-        print(f"{name:<6} {r['seq_median_us']:>11.0f} {r['seq_p99_us']:>9.0f} {r['conc_median_us']:>11.0f} "
+        print(f"{name:<8} {r['seq_median_us']:>11.0f} {r['seq_p99_us']:>9.0f} {r['conc_median_us']:>11.0f} "
               f"{r['conc_p99_us']:>9.0f} {r['conc_wall_per_call_us']:>14.0f} "
               f"{r['conc_client_cpu_per_call_us']:>13.0f}")
-    for other in ("raw", "sdk"):
+    for other in ("raw", "raw+wire", "sdk"):
         ratios = ", ".join(
             f"{label} {res['ours'][key] / res[other][key]:.2f}x"
             for label, key in (("seq median", "seq_median_us"), (f"{c} wall/call", "conc_wall_per_call_us"),

@@ -346,11 +346,9 @@ class HttpProvider(BaseLLMProvider):
         loop = asyncio.get_running_loop()
         if session is None or session.closed or self._session_loop is not loop:
             connector = aiohttp.TCPConnector(limit=self.max_connections, ttl_dns_cache=300)
-            session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(total=None),
-                skip_auto_headers=("User-Agent",),
-            )
+            # ``timeout`` is generate's per-attempt limit, set here so no call builds its own;
+            # our user-agent header replaces aiohttp's (it only adds one when absent)
+            session = aiohttp.ClientSession(connector=connector, timeout=self._timeouts)
             self._session, self._session_loop = session, loop
         return session
 
@@ -398,9 +396,6 @@ class HttpProvider(BaseLLMProvider):
 
     # -- calls ---------------------------------------------------------------------------------
 
-    def _deadline(self, call_timeout: float | None) -> float | None:
-        return None if call_timeout is None else self._clock() + call_timeout
-
     def _attempt_timeout(self, limit: float, deadline: float | None) -> float:
         if deadline is None:
             return limit
@@ -425,19 +420,6 @@ class HttpProvider(BaseLLMProvider):
         if debited and self._rate_limiter is not None:
             self._rate_limiter.adjust_tokens(usage.total_tokens - debited)
 
-    async def _post(
-        self, url: str, headers: Mapping[str, str], body: bytes, deadline: float | None
-    ) -> tuple[int, Mapping[str, str], bytes]:
-        """One POST, body read in full, within ``timeout`` (and the call deadline)."""
-        timeout = self._timeouts
-        if deadline is not None:
-            timeout = aiohttp.ClientTimeout(total=self._attempt_timeout(self.timeout, deadline))
-        try:
-            async with self._client().post(url, data=body, headers=headers, timeout=timeout) as resp:
-                return resp.status, resp.headers, await resp.read()
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise self._transport_error(exc, "waiting for the answer") from None
-
     async def _open_stream(
         self, url: str, headers: Mapping[str, str], body: bytes, deadline: float | None
     ) -> aiohttp.ClientResponse:
@@ -457,20 +439,20 @@ class HttpProvider(BaseLLMProvider):
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise self._transport_error(exc, "opening the stream") from None
 
-    async def _with_retries(
-        self, attempt: Callable[[], Awaitable[T]], deadline: float | None, what: str
+    async def _retry(
+        self, attempt: Callable[[], Awaitable[T]], first: ProviderError, deadline: float | None, what: str
     ) -> T:
-        """``attempt()`` under the retry policy; the first try runs without the policy's frame
-        (the common case costs nothing extra), a failure hands over to ``RetryPolicy.call``."""
-        try:
-            return await attempt()
-        except ProviderError as error:
-            first: ProviderError | None = error
+        """Hand a failed first attempt to ``RetryPolicy.call``, which decides on ``first``.
+
+        The first attempt runs outside the policy so the common case pays for no
+        extra frames; replaying its error keeps the policy's semantics exact.
+        """
+        pending: ProviderError | None = first
 
         async def again() -> T:
-            nonlocal first
-            if first is not None:  # replay the first failure so the policy decides on it
-                error, first = first, None
+            nonlocal pending
+            if pending is not None:
+                error, pending = pending, None
                 raise error
             return await attempt()
 
@@ -556,14 +538,29 @@ class HttpProvider(BaseLLMProvider):
         base, headers = self._prepare()
         url = base + self.generate_path
         body = orjson.dumps(self._build_body(request, False))
-        deadline = self._deadline(request.timeout)
-        debit = self._limiter_tokens(request)
+        deadline = None if request.timeout is None else self._clock() + request.timeout
+        limiter = self._rate_limiter
+        debit = 0 if limiter is None else self._limiter_tokens(request)
+        # our own session carries ``timeout`` as its default; otherwise say it per request
+        own_default = self._owns_session and deadline is None
 
         async def attempt() -> tuple[dict[str, Any], ParsedResponse]:
-            await self._throttle(debit)
-            status, resp_headers, data = await self._post(url, headers, body, deadline)
+            if limiter is not None:
+                await limiter.acquire(debit)
+            try:
+                if own_default:
+                    ctx = self._client().post(url, data=body, headers=headers)
+                else:
+                    limit = self._attempt_timeout(self.timeout, deadline)
+                    ctx = self._client().post(
+                        url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=limit)
+                    )
+                async with ctx as resp:
+                    status, data = resp.status, await resp.read()
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                raise self._transport_error(exc, "waiting for the answer") from None
             if status >= 300:
-                raise self._http_error(status, resp_headers, data)
+                raise self._http_error(status, resp.headers, data)
             try:
                 raw = orjson.loads(data)
             except orjson.JSONDecodeError:
@@ -575,9 +572,13 @@ class HttpProvider(BaseLLMProvider):
                 )
             return raw, self._parse_body(raw)
 
-        raw, parsed = await self._with_retries(attempt, deadline, "generate")
+        try:
+            raw, parsed = await attempt()
+        except ProviderError as error:
+            raw, parsed = await self._retry(attempt, error, deadline, "generate")
         usage = self._usage(parsed.usage, parsed.text, request, raw.get("usage"))
-        self._settle(debit, usage)
+        if debit:
+            self._settle(debit, usage)
         latency_ms = (time.perf_counter() - started) * 1000.0
         self.last_latency_ms = latency_ms
         return GenerationResponse(
@@ -601,7 +602,7 @@ class HttpProvider(BaseLLMProvider):
         base, headers = self._prepare()
         url = base + self.generate_path
         body = orjson.dumps(self._build_body(request, True))
-        deadline = self._deadline(request.timeout)
+        deadline = None if request.timeout is None else self._clock() + request.timeout
         debit = self._limiter_tokens(request)
 
         async def attempt() -> tuple[_SSEReader, str | None]:
@@ -623,7 +624,10 @@ class HttpProvider(BaseLLMProvider):
                     raise self._scrub(exc) from None
                 raise
 
-        reader, text = await self._with_retries(attempt, deadline, "stream")
+        try:
+            reader, text = await attempt()
+        except ProviderError as error:
+            reader, text = await self._retry(attempt, error, deadline, "stream")
         try:
             while text is not None:
                 yield StreamChunk(text, provider=self.display_name, model_id=self.model_id)
