@@ -160,3 +160,33 @@ def test_bucket_labels_read_naturally() -> None:
         "1 day",
         "7 days",
     ]
+
+
+def test_nice_ticks_cover_the_maximum_in_round_steps() -> None:
+    from greenlang_llm.report.svg import nice_ticks
+
+    assert nice_ticks(0.37) == [0.0, 0.1, 0.2, 0.3, 0.4]
+    assert nice_ticks(1000, 4) == [0.0, 250.0, 500.0, 750.0, 1000.0]
+    assert nice_ticks(0) == [0.0, 1.0]
+    assert nice_ticks(float("nan")) == [0.0, 1.0]
+
+
+def test_budget_chart_marks_thresholds_and_clips_big_overshoots() -> None:
+    from greenlang_llm.report.svg import BudgetBar, budget_chart
+
+    chart = budget_chart(
+        [BudgetBar("calm", 1.0, 10.0, (0.8, 1.0)), BudgetBar("wild", 50.0, 10.0, (0.8, 1.0))], label="budgets"
+    )
+    assert chart.count('class="threshold"') == 4
+    assert "<path" in chart  # the arrow past 200 %
+    assert "500% of $10.00" in chart
+    assert "#dc2626" in chart  # over the limit: red
+
+
+def test_bar_chart_escapes_and_shares() -> None:
+    from greenlang_llm.report.svg import bar_chart
+
+    chart = bar_chart([("a&b", 3.0), ("<c>", 1.0)], label="x")
+    assert "a&amp;b" in chart
+    assert "&lt;c&gt;" in chart
+    assert "75%" in chart
