@@ -29,7 +29,7 @@ body{margin:0;background:var(--bg);color:var(--fg);
 main{max-width:1180px;margin:0 auto;padding:24px}
 header h1{margin:0 0 4px;font-size:22px}
 header p{margin:0;color:var(--muted)}
-.kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(140px,1fr));gap:12px;margin:20px 0}
+.kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(120px,1fr));gap:12px;margin:20px 0}
 .kpi{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:12px 14px}
 .kpi b{display:block;font-size:20px}
 .kpi span{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}

@@ -289,7 +289,7 @@ def latency_chart(rows: Sequence[LatencyRow], *, label: str, width: int = 370) -
     """Per provider: a bar to the median, a whisker to p95/p99, a dot at the max."""
     if not rows:
         return _empty(width, 80, label, "no latency samples (recorded by the demo run only)")
-    label_w, right, bar_h, gap, top = label_width(r.provider for r in rows), 20, 18, 26, 22
+    label_w, right, bar_h, gap, top = label_width(r.provider for r in rows), 40, 18, 26, 22
     plot_w = width - label_w - right
     ticks = nice_ticks(max(r.max_ms for r in rows), 4)
     top_value = ticks[-1] or 1.0
