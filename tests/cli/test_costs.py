@@ -270,3 +270,13 @@ def test_invalid_log_level_does_not_crash(
     code, _, err = run(capsys, "summary", "--db", ledger)
     assert code == 0
     assert "ignoring unknown LOG_LEVEL" in err
+
+
+@pytest.mark.parametrize("action", ["summary", "export"])
+def test_unwritable_output_file_is_a_usage_error(
+    ledger: str, tmp_path: Path, action: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, action, "--db", ledger, "-o", str(tmp_path / "missing-dir" / "out.txt"))
+    assert code == 2
+    assert err.startswith("error: cannot write")
+    assert len(err.strip().splitlines()) == 1

@@ -172,10 +172,13 @@ def _print_tables(args: argparse.Namespace, *tables: Any) -> None:
     from rich.console import Console
 
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            console = Console(file=fh, width=120, no_color=True)
-            for t in tables:
-                console.print(t)
+        try:
+            with open(args.output, "w", encoding="utf-8") as fh:
+                console = Console(file=fh, width=120, no_color=True)
+                for t in tables:
+                    console.print(t)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
         return
     console = Console()
     for t in tables:
