@@ -158,21 +158,27 @@ def _drop(url: str) -> None:
         conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
+def _sqlite(tmp: str, args: argparse.Namespace, rows: list[tuple[str, str, tuple[float, float]]]) -> None:
+    for k, v in bench_writes(f"sqlite:///{tmp}/w.db", args.writes).items():
+        rows.append(("SQLite (WAL, synchronous=NORMAL)", k + ", records/s", v))
+    for k, v in bench_writes(f"sqlite:///{tmp}/f.db?synchronous=full", args.writes // 4).items():
+        rows.append(("SQLite (WAL, synchronous=FULL)", k + ", records/s", v))
+    for k, v in bench_reports(f"sqlite:///{tmp}/r.db", args.records).items():
+        rows.append((f"SQLite, {args.records:,} records", k, v))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--writes", type=int, default=20_000)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--postgres-reports", action="store_true", help="also fill PostgreSQL with --records")
     args = parser.parse_args()
     rows: list[tuple[str, str, tuple[float, float]]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for k, v in bench_writes(f"sqlite:///{tmp}/w.db", args.writes).items():
-            rows.append(("SQLite (WAL, synchronous=NORMAL)", k + ", records/s", v))
-        for k, v in bench_writes(f"sqlite:///{tmp}/f.db?synchronous=full", args.writes // 4).items():
-            rows.append(("SQLite (WAL, synchronous=FULL)", k + ", records/s", v))
-        for k, v in bench_reports(f"sqlite:///{tmp}/r.db", args.records).items():
-            rows.append((f"SQLite, {args.records:,} records", k, v))
+        if not args.no_sqlite:
+            _sqlite(tmp, args, rows)
     if not args.no_postgres and (url := _pg_url()):
         try:
             for k, v in bench_writes(url, args.writes // 4).items():
