@@ -280,3 +280,14 @@ def test_unwritable_output_file_is_a_usage_error(
     assert code == 2
     assert err.startswith("error: cannot write")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_file_that_is_not_a_ledger_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database" * 100)
+    code, _, err = run(capsys, "summary", "--db", str(junk))
+    assert code == 2
+    assert "cannot open ledger" in err
+    assert len(err.strip().splitlines()) == 1

@@ -107,8 +107,9 @@ def open_tracker(db: str | None) -> Iterator[Any]:
 
     try:
         tracker = CostTracker(storage=url)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot open ledger {db or url}: {exc}") from None
+    except Exception as exc:  # not a ledger, unreachable server, bad schema: one line, exit 2
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        raise UsageError(f"cannot open ledger {db or url}: {type(exc).__name__}: {first_line}") from None
     try:
         yield tracker
     finally:
