@@ -849,3 +849,17 @@ async def test_sim_wrong_key_is_authentication_error_without_the_key_in_it(
     assert canary_key not in f"{info.value} {info.value!r} {provider!r}"
     assert all(canary_key not in r.getMessage() for r in caplog.records)
     await provider.close()
+
+
+async def test_sim_a_stream_longer_than_timeout_is_not_cut_while_it_keeps_producing(
+    spec: dict[str, Any], simulator: Any, canary_key: str
+) -> None:
+    from greenlang_llm.simulator import ModelBehaviour
+
+    model = SIM_MODELS["anthropic" if spec["cls"] is AnthropicProvider else "openai"][0]
+    simulator.config.models[model] = ModelBehaviour(reply_tokens=8, token_ms=40)  # ~0.3 s in all
+    provider = sim_provider(spec, simulator, canary_key, timeout=0.2)
+    chunks = [c async for c in provider.stream(SIM_REQUEST)]
+    assert len(chunks) == 9
+    assert chunks[-1].finish_reason == "stop"
+    await provider.close()

@@ -29,9 +29,8 @@ import logging
 import os
 import random
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -50,12 +49,12 @@ from .._errors import (
 )
 from .._types import GenerationRequest, GenerationResponse, ProviderHealth, StreamChunk, TokenUsage
 from ..retry import Backoff, RetryPolicy
+from ._stream_reader import SSEReader, WireStreamParser
 from .base_provider import BaseLLMProvider
 
 if TYPE_CHECKING:
     from ..rate_limiter import RateLimiter
     from ..wire._common import ParsedResponse
-    from ..wire.sse import ServerSentEvent
 
 __all__ = ["LOOPBACK_ENV", "HttpProvider", "Secret", "check_base_url", "is_loopback_host"]
 
@@ -130,91 +129,6 @@ def _price_usage() -> Callable[..., TokenUsage]:
 
 
 _PRICE_USAGE: Callable[..., TokenUsage] | None = None
-
-
-class WireStreamParser(Protocol):
-    """What ``wire.anthropic.StreamParser`` and ``wire.openai.StreamParser`` both offer."""
-
-    done: bool
-
-    @property
-    def text(self) -> str: ...
-
-    def feed(self, event: ServerSentEvent) -> str | None: ...
-
-    def finish(self) -> ParsedResponse: ...
-
-
-class _SSEReader:
-    """Pulls text deltas out of an open streaming response, one network read at a time.
-
-    Every failure while reading is a ``StreamInterruptedError`` carrying the text
-    so far: a cut connection, an idle timeout, an error event, a stream that ends
-    before its terminal event. Whether that is retried is decided by the caller
-    (only before the first delta was handed out).
-    """
-
-    __slots__ = ("_decoder", "_eof", "_events", "parser", "provider", "resp")
-
-    def __init__(self, resp: aiohttp.ClientResponse, parser: WireStreamParser, provider: str) -> None:
-        from ..wire.sse import SSEDecoder
-
-        self.resp = resp
-        self.parser = parser
-        self.provider = provider
-        self._decoder = SSEDecoder()
-        self._events: deque[ServerSentEvent] = deque()
-        self._eof = False
-
-    async def next_text(self) -> str | None:
-        """The next text delta, or None once the stream completed properly.
-
-        Events are parsed one delta at a time, so an error event that arrived in
-        the same network read as earlier text is raised after that text was handed
-        out, exactly as if it had arrived later.
-        """
-        parser = self.parser
-        while True:
-            while self._events:
-                if parser.done:
-                    return None
-                delta = parser.feed(self._events.popleft())
-                if delta:
-                    return delta
-            if parser.done:
-                return None
-            if self._eof:
-                parser.finish()  # raises: the stream ended without its terminal event
-                return None
-            try:
-                data = await self.resp.content.readany()
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                what = "idle timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
-                raise StreamInterruptedError(
-                    f"{self.provider}: stream cut ({what}) after {len(parser.text)} characters",
-                    provider=self.provider,
-                    partial_text=parser.text,
-                ) from None
-            if data:
-                self._events.extend(self._decoder.feed(data))
-            else:
-                self._eof = True
-                self._events.extend(self._decoder.flush())
-
-    async def drain(self) -> None:
-        """After the terminal event: read the (empty) rest so the connection is reused."""
-        try:
-            if not self.resp.content.at_eof():
-                async with asyncio.timeout(1.0):
-                    await self.resp.read()
-        except (aiohttp.ClientError, OSError, TimeoutError):
-            self.resp.close()
-        finally:
-            self.resp.release()
-
-    def close(self) -> None:
-        """Drop the connection now (unread body: it cannot go back to the pool)."""
-        self.resp.close()
 
 
 class HttpProvider(BaseLLMProvider):
@@ -605,11 +519,11 @@ class HttpProvider(BaseLLMProvider):
         deadline = None if request.timeout is None else self._clock() + request.timeout
         debit = self._limiter_tokens(request)
 
-        async def attempt() -> tuple[_SSEReader, str | None]:
+        async def attempt() -> tuple[SSEReader, str | None]:
             await self._throttle(debit)
             limit = self._attempt_timeout(self.first_token_timeout, deadline)
             resp = await self._open_stream(url, headers, body, deadline)
-            reader = _SSEReader(resp, self._new_stream_parser(), self.name)
+            reader = SSEReader(resp, self._new_stream_parser(), self.name)
             try:
                 async with asyncio.timeout(limit):
                     return reader, await reader.next_text()

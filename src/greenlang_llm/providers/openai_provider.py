@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._types import GenerationRequest
 from ..wire import openai as wire
-from ._http import HttpProvider, WireStreamParser
+from ._http import HttpProvider
+from ._stream_reader import WireStreamParser
 
 if TYPE_CHECKING:
     import random

@@ -1,0 +1,108 @@
+"""Reading a provider's SSE stream one text delta at a time, for ``_http.HttpProvider.stream``.
+
+Kept apart from the request machinery because it is the one place where bytes
+from the network meet the wire parsers, and where every way a stream can fail
+(cut, idle timeout, error event, missing terminal event) becomes a
+``StreamInterruptedError`` that carries the text already delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import TYPE_CHECKING, Protocol
+
+import aiohttp
+
+from .._errors import StreamInterruptedError
+
+if TYPE_CHECKING:
+    from ..wire._common import ParsedResponse
+    from ..wire.sse import ServerSentEvent
+
+__all__ = ["SSEReader", "WireStreamParser"]
+
+
+class WireStreamParser(Protocol):
+    """What ``wire.anthropic.StreamParser`` and ``wire.openai.StreamParser`` both offer."""
+
+    done: bool
+
+    @property
+    def text(self) -> str: ...
+
+    def feed(self, event: ServerSentEvent) -> str | None: ...
+
+    def finish(self) -> ParsedResponse: ...
+
+
+class SSEReader:
+    """Pulls text deltas out of an open streaming response, one network read at a time.
+
+    Every failure while reading is a ``StreamInterruptedError`` carrying the text
+    so far: a cut connection, an idle timeout, an error event, a stream that ends
+    before its terminal event. Whether that is retried is decided by the caller
+    (only before the first delta was handed out).
+    """
+
+    __slots__ = ("_decoder", "_eof", "_events", "parser", "provider", "resp")
+
+    def __init__(self, resp: aiohttp.ClientResponse, parser: WireStreamParser, provider: str) -> None:
+        from ..wire.sse import SSEDecoder
+
+        self.resp = resp
+        self.parser = parser
+        self.provider = provider
+        self._decoder = SSEDecoder()
+        self._events: deque[ServerSentEvent] = deque()
+        self._eof = False
+
+    async def next_text(self) -> str | None:
+        """The next text delta, or None once the stream completed properly.
+
+        Events are parsed one delta at a time, so an error event that arrived in
+        the same network read as earlier text is raised after that text was handed
+        out, exactly as if it had arrived later.
+        """
+        parser = self.parser
+        while True:
+            while self._events:
+                if parser.done:
+                    return None
+                delta = parser.feed(self._events.popleft())
+                if delta:
+                    return delta
+            if parser.done:
+                return None
+            if self._eof:
+                parser.finish()  # raises: the stream ended without its terminal event
+                return None
+            try:
+                data = await self.resp.content.readany()
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                what = "idle timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+                raise StreamInterruptedError(
+                    f"{self.provider}: stream cut ({what}) after {len(parser.text)} characters",
+                    provider=self.provider,
+                    partial_text=parser.text,
+                ) from None
+            if data:
+                self._events.extend(self._decoder.feed(data))
+            else:
+                self._eof = True
+                self._events.extend(self._decoder.flush())
+
+    async def drain(self) -> None:
+        """After the terminal event: read the (empty) rest so the connection is reused."""
+        try:
+            if not self.resp.content.at_eof():
+                async with asyncio.timeout(1.0):
+                    await self.resp.read()
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            self.resp.close()
+        finally:
+            self.resp.release()
+
+    def close(self) -> None:
+        """Drop the connection now (unread body: it cannot go back to the pool)."""
+        self.resp.close()
