@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -81,8 +82,19 @@ async def dashboard(console: Console, state: DemoState) -> AsyncIterator[None]:
         progress.update(task, completed=state.done)
         return Group(progress, _status_line(state), provider_table(state), _events_panel(state))
 
+    original = sys.stderr
     with Live(console=console, get_renderable=render, refresh_per_second=8, transient=False):
-        yield
+        # Log lines (LOG_LEVEL set) go through Live's stderr proxy, printed above the dashboard
+        # instead of tearing it apart.
+        handlers = [h for h in logging.getLogger().handlers
+                    if isinstance(h, logging.StreamHandler) and h.stream is original]
+        for handler in handlers:
+            handler.setStream(sys.stderr)
+        try:
+            yield
+        finally:
+            for handler in handlers:
+                handler.setStream(original)
 
 
 def _stamp(state: DemoState, at: datetime) -> str:

@@ -107,6 +107,10 @@ def _write_outputs(settings: Any, tracker: Any, run_info: Any) -> tuple[Any, lis
     return data, [csv_path, json_path, html_path, out / "ledger.db"]
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _print_summary(console: Any, data: Any, state: Any, paths: list[Path]) -> None:
     from rich.table import Table
 
@@ -124,8 +128,8 @@ def _print_summary(console: Any, data: Any, state: Any, paths: list[Path]) -> No
     run = data.run
     console.print(
         f"{len(data.records)} requests billed, {run.failed_requests} failed, {len(run.failovers)} failovers, "
-        f"{sum(1 for e in run.breaker_events if e.new_state == 'open')} breaker opens, "
-        f"{len(run.alerts)} budget alerts, total ${data.total_cost_usd:.6f} in {run.duration_s:.1f} s"
+        f"{_count(sum(1 for e in run.breaker_events if e.new_state == 'open'), 'breaker open')}, "
+        f"{_count(len(run.alerts), 'budget alert')}, total ${data.total_cost_usd:.6f} in {run.duration_s:.1f} s"
     )
     console.print(files_table(paths))
     console.print(f"Open the report: file://{paths[2].resolve()}")
