@@ -68,7 +68,7 @@ def _added(rep: dict[str, Any], name: str) -> dict[str, float]:
 def run(
     sim: str, peer_python: Path | None, quick: bool, repeats: int, log: Callable[[str], None]
 ) -> dict[str, Any]:
-    n, warmup, concurrency = (100, 10, 50) if quick else (2000, 200, 50)
+    n, warmup, concurrency = (100, 10, 50) if quick else (1000, 200, 50)
     sides: list[tuple[str, str, str]] = [("greenlang", sys.executable, "compare_library.py")]
     if peer_python is not None:
         sides.append(("litellm", str(peer_python), "litellm_library.py"))
