@@ -129,7 +129,8 @@ def _print_summary(console: Any, data: Any, state: Any, paths: list[Path]) -> No
     console.print(
         f"{len(data.records)} requests billed, {run.failed_requests} failed, {len(run.failovers)} failovers, "
         f"{_count(sum(1 for e in run.breaker_events if e.new_state == 'open'), 'breaker open')}, "
-        f"{_count(len(run.alerts), 'budget alert')}, total ${data.total_cost_usd:.6f} in {run.duration_s:.1f} s"
+        f"{_count(len(run.alerts), 'budget alert')}, "
+        f"total ${data.total_cost_usd:.6f} in {run.duration_s:.1f} s"
     )
     console.print(files_table(paths))
     console.print(f"Open the report: file://{paths[2].resolve()}")
