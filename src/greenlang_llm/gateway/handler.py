@@ -128,13 +128,26 @@ class StreamRelay:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing more than ``limit`` bytes without buffering them (413)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise GatewayError(too_large(limit))
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
+    """The body, straight from ``receive``; refuses more than ``limit`` bytes without buffering them (413)."""
+    for name, value in request.scope["headers"]:
+        if name == b"content-length":
+            if value.isdigit() and int(value) > limit:
+                raise GatewayError(too_large(limit))
+            break
+    receive = request.receive
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        if len(body) > limit:
+            raise GatewayError(too_large(limit))
+        return body
+    parts = [body]
+    size = len(body)
+    while message.get("more_body", False):
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise GatewayError(too_large(limit))
@@ -143,7 +156,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def authenticate(service: GatewayService, request: Request) -> VirtualKey:
-    key = service.keys.lookup(extract_key(request.headers))
+    key = service.keys.lookup(extract_key(request.scope["headers"]))
     if key is None:
         from .errors import unauthorized
 
@@ -290,7 +303,7 @@ async def _relay(
     target: Target,
     gen: GenerationRequest,
     request_id: str,
-    reservation: Reservation,
+    reservation: Reservation | None,
     upstream: AsyncIterator[StreamChunk],
     first: StreamChunk,
     provider: str,

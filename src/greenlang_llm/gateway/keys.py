@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .config import KeyConfig
@@ -126,13 +126,27 @@ class KeyStore:
         return len(self._keys)
 
 
-def extract_key(headers: dict[str, str] | object) -> str | None:
-    """The presented key from ``Authorization: Bearer …`` or ``x-api-key`` (either API's way)."""
-    get = getattr(headers, "get")  # noqa: B009 - works for dicts and Starlette Headers alike
-    auth = get("authorization")
+def extract_key(headers: Iterable[tuple[bytes, bytes]] | Mapping[str, str]) -> str | None:
+    """The presented key from ``Authorization: Bearer …`` or ``x-api-key`` (either API's way).
+
+    Takes the raw ASGI header list (one pass, no decoding of other headers: this runs on
+    every request) or, for convenience, a ``str`` mapping.
+    """
+    if isinstance(headers, Mapping):
+        raw = [(k.lower().encode(), str(v).encode()) for k, v in headers.items()]
+    else:
+        raw = headers  # type: ignore[assignment]
+    auth = api_key = None
+    for name, value in raw:
+        if name == b"authorization":
+            auth = value
+        elif name == b"x-api-key":
+            api_key = value
     if auth:
-        scheme, _, value = auth.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return str(value.strip())
-    key = get("x-api-key")
-    return str(key).strip() if key else None
+        scheme, _, token = auth.partition(b" ")
+        token = token.strip()
+        if scheme.lower() == b"bearer" and token:
+            return token.decode("latin-1")
+    if api_key and api_key.strip():
+        return api_key.strip().decode("latin-1")
+    return None

@@ -8,7 +8,9 @@ this module decides. Three choices matter for correctness and speed:
 - **Reserve the worst case before calling.** The reservation is the most
   expensive member of the route with the request's ``max_tokens`` (failover may
   land on any member), so concurrent requests can never push a hard budget past
-  its limit; the actual usage replaces it at commit.
+  its limit; the actual usage replaces it at commit. A tenant without a hard
+  budget (known at start: config or ledger) would get a reservation that holds
+  nothing, so the estimate (a token count per member) and the call are skipped.
 - **Write the ledger off the event loop, in batches.** A durable write costs a
   disk or database round trip, so finished requests queue their record and one
   background flusher hands everything queued so far to a worker thread as one
@@ -58,6 +60,9 @@ class GatewayError(Exception):
         super().__init__(error.message)
         self.error = error
 
+
+FLUSH_WINDOW_S = 0.005
+"""How long a record may wait for company before the ledger write starts (its reservation is held)."""
 
 _ID_PREFIX = os.urandom(6).hex()
 _ID_COUNTER = itertools.count(1)
@@ -160,9 +165,11 @@ class GatewayService:
                 list(budget.alert_thresholds),
                 hard_limit=budget.hard_limit,
             )
-        self.budget_tenants = tuple(b.tenant for b in config.budgets)
+        self.hard_tenants = frozenset(
+            t for t, b in tracker.list_budgets().items() if b.get("hard_limit")
+        )
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="greenlang-ledger")
-        self._queue: list[tuple[Reservation, dict[str, Any] | None]] = []
+        self._queue: list[tuple[Reservation | None, dict[str, Any] | None]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._alert_hooks: list[Callable[[str, float, float], None]] = []
         tracker.register_alert_callback(self._on_alert)
@@ -193,8 +200,10 @@ class GatewayService:
 
     # ------------------------------------------------------------------ budget
 
-    def reserve(self, key: VirtualKey, target: Target, request: GenerationRequest) -> Reservation:
+    def reserve(self, key: VirtualKey, target: Target, request: GenerationRequest) -> Reservation | None:
         """Hold the worst case over the target's members; 429 (budget) when a hard limit refuses."""
+        if key.tenant not in self.hard_tenants:
+            return None
         worst = 0.0
         for _, provider in target.members:
             try:
@@ -219,7 +228,7 @@ class GatewayService:
 
     def settle(
         self,
-        reservation: Reservation,
+        reservation: Reservation | None,
         key: VirtualKey,
         usage: TokenUsage | None,
         provider: str | None,
@@ -234,6 +243,8 @@ class GatewayService:
                                       usage.output_tokens, usage.total_cost_usd)
             record = {"provider": provider or "unknown", "tenant_id": key.tenant, "agent_id": key.agent,
                       "model_id": model or "", "usage": usage, "request_id": request_id}
+        if reservation is None and record is None:
+            return
         self._queue.append((reservation, record))
         if self._flusher is None:
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
@@ -245,13 +256,16 @@ class GatewayService:
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
         try:
+            # A short gather window: under load one hand-off to the writer thread carries many
+            # records (each hand-off costs a thread wake-up and GIL traffic on the hot loop).
+            await asyncio.sleep(FLUSH_WINDOW_S)
             while self._queue:
                 batch, self._queue = self._queue, []
                 await loop.run_in_executor(self._executor, self._write, batch)
         finally:
             self._flusher = None
 
-    def _write(self, batch: list[tuple[Reservation, dict[str, Any] | None]]) -> None:
+    def _write(self, batch: list[tuple[Reservation | None, dict[str, Any] | None]]) -> None:
         """One transaction for the batch, then free its reservations (worker thread)."""
         records = [r for _, r in batch if r is not None]
         try:
@@ -267,6 +281,8 @@ class GatewayService:
                             logger.exception("ledger write failed for request %s", record["request_id"])
         finally:
             for reservation, _ in batch:
+                if reservation is None:
+                    continue
                 try:
                     self.tracker.release(reservation)
                 except Exception:
