@@ -114,6 +114,22 @@ async def test_one_hour_cache_writes_are_priced_at_their_own_rate(upstream: Any,
     await provider.close()
 
 
+async def test_one_hour_cache_writes_in_a_stream_are_priced_at_their_own_rate(
+    upstream: Any, canary_key: str
+) -> None:
+    events = upstream_events("anthropic/messages_stream.sse")
+    start = orjson.loads(events[0].split(b"data: ", 1)[1])
+    split = {"ephemeral_5m_input_tokens": 12, "ephemeral_1h_input_tokens": 400}
+    start["message"]["usage"]["cache_creation"] = split
+    events[0] = b"event: message_start\ndata: " + orjson.dumps(start) + b"\n\n"
+    upstream.reply(pieces=events)
+    provider = make(upstream, canary_key)
+    chunks = [c async for c in provider.stream(GenerationRequest(prompt="hi"))]
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.input_cost_usd == 0.0031902  # as in the plain reply above
+    await provider.close()
+
+
 async def test_seed_model_prices_come_out_exactly(upstream: Any, canary_key: str) -> None:
     body = fixture_json("anthropic/messages_response.json")
     body["model"] = "claude-3-sonnet-20240229"

@@ -560,7 +560,8 @@ class HttpProvider(BaseLLMProvider):
                     raise self._scrub(error) from None
             parsed = reader.parser.finish()
             await reader.drain()
-            usage = self._usage(parsed.usage, parsed.text, request)
+            raw_usage = getattr(reader.parser, "raw_usage", None)  # Anthropic: the 5m/1h cache split
+            usage = self._usage(parsed.usage, parsed.text, request, raw_usage)
             self._settle(debit, usage)
             yield StreamChunk(
                 "", finish_reason=parsed.finish_reason, usage=usage,

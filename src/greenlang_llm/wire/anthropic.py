@@ -231,6 +231,12 @@ class StreamParser:
     def usage(self) -> TokenUsage | None:
         return usage_from_wire(self._usage) if self._usage else None
 
+    @property
+    def raw_usage(self) -> Mapping[str, Any]:
+        """The usage object as sent (message_start merged with message_delta), e.g. for the
+        5-minute/1-hour split in ``cache_creation`` that pricing needs."""
+        return self._usage
+
     def _interrupted(self, message: str, retryable: bool = True, status: int | None = None) -> NoReturn:
         raise StreamInterruptedError(
             message, retryable=retryable, provider=self.provider, status_code=status, partial_text=self.text
