@@ -242,6 +242,13 @@ class StreamParser:
             message, retryable=retryable, provider=self.provider, status_code=status, partial_text=self.text
         )
 
+    def _object(self, data: Mapping[str, Any], name: str, kind: str) -> Mapping[str, Any]:
+        """``data[name]`` as an object ({} when absent); anything else is a broken stream, not a crash."""
+        value = data.get(name) or {}
+        if not isinstance(value, Mapping):
+            self._interrupted(f"malformed {kind} event: {name} is not an object")
+        return value
+
     def feed(self, event: ServerSentEvent) -> str | None:
         if self.done:
             return None
@@ -253,31 +260,34 @@ class StreamParser:
             self._interrupted("stream event data is not a JSON object")
         kind = event.event or data.get("type")
         if kind == "content_block_delta":
-            delta = data.get("delta") or {}
-            if delta.get("type") == "text_delta" and delta.get("text"):
-                self._parts.append(delta["text"])
-                return str(delta["text"])
+            delta = self._object(data, "delta", kind)
+            text = delta.get("text")
+            if delta.get("type") == "text_delta" and isinstance(text, str) and text:
+                self._parts.append(text)
+                return text
         elif kind == "message_start":
-            message = data.get("message") or {}
+            message = self._object(data, "message", kind)
             self.id = str(message.get("id") or "")
             self.model = str(message.get("model") or "")
             if isinstance(message.get("usage"), Mapping):
                 self._usage = dict(message["usage"])
         elif kind == "content_block_start":
-            block = data.get("content_block") or {}
-            if block.get("type") == "text" and block.get("text"):
-                self._parts.append(block["text"])
-                return str(block["text"])
+            block = self._object(data, "content_block", kind)
+            text = block.get("text")
+            if block.get("type") == "text" and isinstance(text, str) and text:
+                self._parts.append(text)
+                return text
         elif kind == "message_delta":
-            delta = data.get("delta") or {}
-            self.stop_reason = delta.get("stop_reason") or self.stop_reason
-            self.stop_sequence = delta.get("stop_sequence") or self.stop_sequence
+            delta = self._object(data, "delta", kind)
+            reason, sequence = delta.get("stop_reason"), delta.get("stop_sequence")
+            self.stop_reason = reason if isinstance(reason, str) and reason else self.stop_reason
+            self.stop_sequence = sequence if isinstance(sequence, str) and sequence else self.stop_sequence
             if isinstance(data.get("usage"), Mapping):  # cumulative: replace, never add (rule 8)
                 self._usage.update({k: v for k, v in data["usage"].items() if v is not None})
         elif kind == "message_stop":
             self.done = True
         elif kind == "error":
-            err = data.get("error") or {}
+            err = self._object(data, "error", kind)
             err_type = str(err.get("type") or "api_error")
             self._interrupted(
                 f"stream error {err_type}: {err.get('message') or ''}".strip(),
