@@ -201,30 +201,53 @@ class GatewayService:
     # ------------------------------------------------------------------ budget
 
     def reserve(self, key: VirtualKey, target: Target, request: GenerationRequest) -> Reservation | None:
-        """Hold the worst case over the target's members; 429 (budget) when a hard limit refuses."""
+        """Hold the worst case over the target's members; 429 (budget) when a hard limit refuses.
+
+        Two steps keep this cheap on the hot path and exact where it matters: first a bound
+        that needs no tokenizer (a BPE token covers at least one byte, so the prompt's UTF-8
+        size bounds its token count); only if the budget refuses that bound is the prompt
+        counted exactly and the reservation retried, so a tenant near its limit is never
+        refused for our shortcut.
+        """
         if key.tenant not in self.hard_tenants:
             return None
+        bound = _prompt_byte_bound(request)
+        quick = self._worst_case(target, request, bound) if bound is not None else None
+        try:
+            if quick is not None:
+                try:
+                    return self.tracker.reserve(key.tenant, quick, agent_id=key.agent, route=target.name)
+                except BudgetExceededError:
+                    pass  # maybe only our bound is too loose: count exactly below
+            exact = self._worst_case(target, request, None)
+            return self.tracker.reserve(key.tenant, exact, agent_id=key.agent, route=target.name)
+        except BudgetExceededError as exc:
+            raise GatewayError(
+                ApiError(429, _budget_message(key.tenant, exc), "insufficient_quota", "budget_exceeded",
+                         "rate_limit_error", kind="budget_exceeded")
+            ) from None
+
+    @staticmethod
+    def _worst_case(target: Target, request: GenerationRequest, input_bound: int | None) -> float:
+        """Max over members of prompt + ``max_tokens`` cost; ``input_bound`` replaces the token count."""
+        from ..pricing import estimate_cost_usd
+        from ..providers.base_provider import BaseLLMProvider as _Base
+
         worst = 0.0
         for _, provider in target.members:
             try:
-                worst = max(worst, provider.estimate_cost(request))
+                if input_bound is not None and type(provider).estimate_cost is _Base.estimate_cost:
+                    cost = estimate_cost_usd(provider.name, provider.model_id, input_bound,
+                                             request.max_tokens)
+                else:
+                    cost = provider.estimate_cost(request)
             except InvalidRequestError:
                 raise
             except Exception:  # pricing must never take the gateway down
                 logger.warning("cost estimate failed for %s", target.name, exc_info=True)
-        try:
-            return self.tracker.reserve(key.tenant, worst, agent_id=key.agent, route=target.name)
-        except BudgetExceededError as exc:
-            raise GatewayError(
-                ApiError(
-                    429,
-                    _budget_message(key.tenant, exc),
-                    "insufficient_quota",
-                    "budget_exceeded",
-                    "rate_limit_error",
-                    kind="budget_exceeded",
-                )
-            ) from None
+                continue
+            worst = max(worst, cost)
+        return worst
 
     def settle(
         self,
@@ -387,6 +410,22 @@ class GatewayService:
                 logger.warning("provider close failed", exc_info=True)
         self._executor.shutdown(wait=True)
         await asyncio.to_thread(self.tracker.close)
+
+
+def _prompt_byte_bound(request: GenerationRequest) -> int | None:
+    """An upper bound on prompt tokens from UTF-8 sizes, or None if a block is not plain text."""
+    total = 16 + (len(request.system.encode()) if request.system else 0)
+    for message in request.to_messages():
+        content = message.get("content")
+        total += 8
+        if isinstance(content, str):
+            total += len(content.encode())
+            continue
+        for block in content or ():
+            if not isinstance(block, dict) or block.get("type") != "text":
+                return None
+            total += len(str(block.get("text", "")).encode()) + 4
+    return total
 
 
 def _budget_message(tenant: str, exc: BudgetExceededError) -> str:

@@ -1,0 +1,106 @@
+"""GatewayService: worst-case reservations (cheap bound, exact fallback), batched ledger writes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+import pytest
+from gateway_support import ENV, config_dict
+
+from greenlang_llm._types import GenerationRequest, GenerationResponse, ProviderHealth, StreamChunk
+from greenlang_llm.cost_tracker import CostTracker
+from greenlang_llm.gateway.config import parse_config
+from greenlang_llm.gateway.service import GatewayError, GatewayService, _prompt_byte_bound
+from greenlang_llm.pricing import estimate_cost_usd, price_usage
+from greenlang_llm.providers.base_provider import BaseLLMProvider
+from greenlang_llm.tokens import count_request_tokens
+
+
+class PricedProvider(BaseLLMProvider):
+    """Default count_tokens/estimate_cost (real tokenizer and price catalog); canned replies."""
+
+    name: ClassVar[str] = "openai"
+
+    def __init__(self, model_id: str = "gpt-4o-mini") -> None:
+        self.model_id = model_id
+        self.calls = 0
+
+    async def generate(self, request: GenerationRequest) -> GenerationResponse:
+        self.calls += 1
+        usage = price_usage(self.name, self.model_id, self.count_tokens(request), 3)
+        return GenerationResponse("one two three", self.name, self.model_id, usage, "stop")
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamChunk]:
+        yield StreamChunk("x", "stop", None)
+
+    async def health_check(self) -> ProviderHealth:
+        return ProviderHealth(True)
+
+
+def _service(limit: float) -> tuple[GatewayService, dict[str, PricedProvider]]:
+    data = config_dict(budgets=[{"tenant": "acme", "monthly_limit_usd": limit, "hard_limit": True}])
+    providers = {"claude": PricedProvider(), "gpt": PricedProvider()}
+    service = GatewayService(
+        parse_config(data, ENV), providers=providers, tracker=CostTracker(storage="sqlite:///:memory:")
+    )
+    return service, providers
+
+
+def test_byte_bound_is_at_least_the_token_count() -> None:
+    for text in ("hello", "ünïcødé " * 50, "a" * 3000, "日本語のテキスト" * 40, "\n\t{}[]" * 100):
+        request = GenerationRequest(messages=[{"role": "user", "content": text}], system="be brief")
+        bound = _prompt_byte_bound(request)
+        assert bound is not None
+        for model in ("gpt-4o-mini", "gpt-4", "claude-3-5-haiku-20241022", "claude-sonnet-4-6"):
+            assert bound >= count_request_tokens(request, model), model
+    image = GenerationRequest(messages=[{"role": "user", "content": [{"type": "image", "source": {}}]}])
+    assert _prompt_byte_bound(image) is None
+
+
+async def test_tenant_near_its_limit_is_admitted_on_the_exact_count() -> None:
+    prompt = "word " * 400  # ~2000 bytes but ~400 tokens: the byte bound is 5x the real count
+    request = GenerationRequest(messages=[{"role": "user", "content": prompt}], max_tokens=10)
+    provider = PricedProvider()
+    exact = estimate_cost_usd("openai", "gpt-4o-mini", provider.count_tokens(request), 10)
+    loose = estimate_cost_usd("openai", "gpt-4o-mini", _prompt_byte_bound(request) or 0, 10)
+    assert loose > 2 * exact
+    service, _ = _service(limit=(exact + loose) / 2)
+    key = service.keys.lookup(ENV["ACME_KEY"])
+    assert key is not None
+    reservation = service.reserve(key, service.targets["default"], request)
+    assert reservation is not None
+    assert reservation.amount_usd == pytest.approx(exact, rel=1e-6)
+    service.tracker.release(reservation)
+    await service.close()
+
+
+async def test_refused_when_even_the_exact_worst_case_does_not_fit() -> None:
+    request = GenerationRequest(messages=[{"role": "user", "content": "hi"}], max_tokens=100_000)
+    service, providers = _service(limit=0.001)
+    key = service.keys.lookup(ENV["ACME_KEY"])
+    assert key is not None
+    with pytest.raises(GatewayError) as info:
+        await service.generate(key, service.targets["default"], request, "req_1")
+    err: Any = info.value.error
+    assert (err.status, err.openai_code) == (429, "budget_exceeded")
+    assert "acme" in err.message
+    assert providers["claude"].calls == 0
+    await service.close()
+
+
+async def test_batched_ledger_writes_record_each_request_once_and_free_reservations() -> None:
+    service, _ = _service(limit=1.0)
+    key = service.keys.lookup(ENV["ACME_KEY"])
+    assert key is not None
+    request = GenerationRequest(messages=[{"role": "user", "content": "hello"}], max_tokens=50)
+    responses = [
+        await service.generate(key, service.targets["default"], request, f"req_{i}") for i in range(20)
+    ]
+    await service.drain()
+    summary = service.tracker.get_summary(tenant_id="acme")
+    assert summary.total_requests == 20
+    assert summary.total_cost_usd == pytest.approx(sum(r.usage.total_cost_usd for r in responses), abs=1e-9)
+    status = service.tracker.check_budget("acme")
+    assert status.reserved_usd == 0
+    await service.close()
