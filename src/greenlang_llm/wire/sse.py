@@ -22,43 +22,55 @@ class ServerSentEvent:
 
 
 class SSEDecoder:
-    """Feed bytes as they arrive; get complete events back."""
+    """Feed bytes as they arrive; get complete events back.
 
-    __slots__ = ("_buffer", "_data", "_event", "max_event_bytes")
+    Linear in the bytes fed, however they are split: the buffer grows in place and
+    only bytes not yet searched are scanned for a line end, so an upstream trickling
+    one long line in small reads cannot make each read rescan (and copy) the whole line.
+    """
+
+    __slots__ = ("_buffer", "_data", "_event", "_scanned", "max_event_bytes")
 
     def __init__(self, max_event_bytes: int = 8 * 1024 * 1024) -> None:
-        self._buffer = b""
+        self._buffer = bytearray()
+        self._scanned = 0  # the first ``_scanned`` bytes of the buffer hold no line end
         self._event: str | None = None
         self._data: list[str] = []
         self.max_event_bytes = max_event_bytes
 
     def feed(self, chunk: bytes) -> Iterator[ServerSentEvent]:
-        buffer = self._buffer + chunk
+        buffer = self._buffer
+        buffer += chunk
         start = 0
-        while True:
-            nl = buffer.find(b"\n", start)
-            cr = buffer.find(b"\r", start)
-            if nl < 0 and cr < 0:
-                break
+        nl = buffer.find(b"\n", self._scanned)
+        cr = buffer.find(b"\r", self._scanned)
+        while nl >= 0 or cr >= 0:
             if cr >= 0 and (nl < 0 or cr < nl):
                 if cr == len(buffer) - 1:
                     break  # a lone CR at the end may be the first half of CRLF
-                end, nxt = cr, cr + 2 if buffer[cr + 1 : cr + 2] == b"\n" else cr + 1
+                end, nxt = cr, cr + 2 if buffer[cr + 1] == 0x0A else cr + 1
             else:
                 end, nxt = nl, nl + 1
             event = self._line(buffer[start:end].decode("utf-8", "replace"))
             if event is not None:
                 yield event
             start = nxt
-        self._buffer = buffer[start:]
-        if len(self._buffer) > self.max_event_bytes:
+            if 0 <= nl < nxt:
+                nl = buffer.find(b"\n", nxt)
+            if 0 <= cr < nxt:
+                cr = buffer.find(b"\r", nxt)
+        if start:
+            del buffer[:start]  # what is left came from this chunk: at most len(chunk) bytes move
+        self._scanned = len(buffer) - 1 if buffer.endswith(b"\r") else len(buffer)
+        if len(buffer) > self.max_event_bytes:
             raise ValueError(f"SSE line longer than {self.max_event_bytes} bytes")
 
     def flush(self) -> Iterator[ServerSentEvent]:
         """Call at end of stream: a last event without its blank line is still delivered."""
         if self._buffer:
             event = self._line(self._buffer.decode("utf-8", "replace"))
-            self._buffer = b""
+            self._buffer = bytearray()
+            self._scanned = 0
             if event is not None:
                 yield event
         event = self._line("")
