@@ -232,3 +232,17 @@ def test_stream_parsers_raise_only_stream_interrupted_with_the_exact_partial_tex
         _feed_all(make(provider="fuzz"), evs)
 
     run()
+
+
+@pytest.mark.timeout(10)
+def test_sse_decoder_is_linear_in_a_long_line_trickled_in_small_reads() -> None:
+    """A 32 MiB line in 1 KiB reads: ~0.1 s when linear, minutes when each read rescans the line
+    (it did: 8 MiB took 7 s of event-loop time before the decoder kept its scan position)."""
+    size, step = 32 * 1024 * 1024, 1024
+    decoder = SSEDecoder(max_event_bytes=64 * 1024 * 1024)
+    piece = b"a" * step
+    assert list(decoder.feed(b"data: ")) == []
+    for _ in range(size // step):
+        assert list(decoder.feed(piece)) == []
+    (event,) = decoder.feed(b"\n\n")
+    assert len(event.data) == size
