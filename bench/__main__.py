@@ -126,8 +126,13 @@ def run_ledger(quick: bool, log: Any) -> dict[str, Any]:
     writes, records = (400, 5_000) if quick else (20_000, 1_000_000)
     rows: list[dict[str, Any]] = []
 
-    def add(backend: str, values: dict[str, float], suffix: str = "") -> None:
-        rows.extend({"backend": backend, "measure": k + suffix, "value": v} for k, v in values.items())
+    def add(backend: str, values: dict[str, Any], suffix: str = "") -> None:
+        # bench_ledger gives (wall clock, per CPU second of its process) pairs, or plain numbers
+        for name, value in values.items():
+            wall, cpu = value if isinstance(value, tuple | list) else (value, None)
+            rows.append(
+                {"backend": backend, "measure": name + suffix, "wall clock": wall, "per CPU second": cpu}
+            )
 
     with tempfile.TemporaryDirectory() as tmp:
         log(f"ledger: SQLite writes ({writes:,}) …")

@@ -214,8 +214,10 @@ def _ledger_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]] |
 
 
 def _cell(value: Any) -> str:
+    if value is None:
+        return "–"
     if isinstance(value, float):
-        return _f(value, 3 if abs(value) < 10 else 0)
+        return _f(value, 4 if abs(value) < 10 else 0)
     return str(value)
 
 
@@ -334,7 +336,17 @@ def markdown(results: dict[str, Any], chart_name: str | None) -> str:
             out += [f"![latency vs load]({chart_name})", ""]
     ledger = _ledger_rows(results)
     if ledger:
-        out += ["### Ledger", "", _md_table(*ledger), ""]
+        out += [
+            "### Ledger",
+            "",
+            "From `bench/bench_ledger.py` (its own section above explains each measure), run by this "
+            "harness at these sizes. 'By CPU time' divides by the benchmark process's CPU seconds "
+            "(rates) or gives them (timings), so it does not depend on other load; for PostgreSQL it "
+            "leaves out the server's own CPU.",
+            "",
+            _md_table(*ledger),
+            "",
+        ]
     elif results.get("ledger_note"):
         out += ["### Ledger", "", str(results["ledger_note"]), ""]
     for extra in results.get("analysis") or []:
