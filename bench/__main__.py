@@ -131,7 +131,7 @@ def run_ledger(quick: bool, log: Any) -> dict[str, Any]:
         for name, value in values.items():
             wall, cpu = value if isinstance(value, tuple | list) else (value, None)
             rows.append(
-                {"backend": backend, "measure": name + suffix, "wall clock": wall, "per CPU second": cpu}
+                {"backend": backend, "measure": name + suffix, "wall clock": wall, "by CPU time": cpu}
             )
 
     with tempfile.TemporaryDirectory() as tmp:
