@@ -85,7 +85,13 @@ class RawResponse:
 
 
 class StreamRelay:
-    """Sends SSE frames as they come; a client disconnect cancels the producer at once."""
+    """Sends SSE frames as they come, coalesced; a client disconnect cancels the producer at once.
+
+    A pump task pulls frames from the producer and the sender writes whatever has piled
+    up whenever the pump has to wait for the upstream. Frames that arrive together (one
+    upstream read often carries many events) leave in one write instead of one each,
+    and no frame is ever held back while the upstream is quiet.
+    """
 
     __slots__ = ("frames", "headers")
 
@@ -96,7 +102,9 @@ class StreamRelay:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         task = asyncio.current_task()
         assert task is not None
-        state = {"done": False, "gone": False}
+        state = {"done": False, "gone": False, "ended": False}
+        buffer: list[bytes] = []
+        ready = asyncio.Event()
 
         async def watch() -> None:
             while True:
@@ -107,13 +115,32 @@ class StreamRelay:
                         task.cancel()
                     return
 
+        async def pump() -> None:
+            try:
+                async for frame in self.frames:
+                    buffer.append(frame)
+                    ready.set()
+            finally:
+                state["ended"] = True
+                ready.set()
+
         watcher = asyncio.create_task(watch())
+        pumper = asyncio.create_task(pump())
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.headers})
-            async for frame in self.frames:
-                await send({"type": "http.response.body", "body": frame, "more_body": True})
-            state["done"] = True
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            while True:
+                await ready.wait()
+                ready.clear()
+                ended = state["ended"]  # read before taking the buffer: nothing can follow an end
+                data = b"".join(buffer)
+                buffer.clear()
+                if ended:
+                    state["done"] = True
+                    await send({"type": "http.response.body", "body": data, "more_body": False})
+                    break
+                if data:
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
+            await pumper
         except asyncio.CancelledError:
             if not state["gone"]:
                 raise
@@ -123,6 +150,10 @@ class StreamRelay:
         finally:
             state["done"] = True
             watcher.cancel()
+            if not pumper.done():
+                pumper.cancel()
+                with contextlib.suppress(BaseException):
+                    await pumper
             with contextlib.suppress(BaseException):
                 await self.frames.aclose()  # type: ignore[attr-defined]
 
