@@ -95,6 +95,7 @@ class CostTracker:
             self._install_budget(budget)
         self._horizon_us = 0
         self._load_state(self._now())
+        self._state.bind_loader(self._reload_state)
 
     # -- plumbing ----------------------------------------------------------------------------------
     @property
@@ -120,6 +121,11 @@ class CostTracker:
                 totals[(tenant, _ALL, None)] = nanos
         self._state.load_spend(totals)
         self._horizon_us = to_us(start)
+
+    def _reload_state(self) -> None:
+        """Rebuild the state from the ledger (a shared state that lost its data calls this)."""
+        with self._lock:
+            self._load_state(self._now())
 
     def _period(self, now: datetime) -> str:
         if to_us(_month_start(now)) < self._horizon_us:  # the clock went back before what we loaded

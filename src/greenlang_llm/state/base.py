@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = ["BudgetState", "SettleOutcome"]
@@ -84,6 +84,13 @@ class BudgetState(ABC):
     @abstractmethod
     def release(self, reservation_id: str) -> bool:
         """Free an open reservation unused; False when it was not open (a no-op)."""
+
+    def bind_loader(self, loader: Callable[[], None]) -> None:
+        """Give the state a way to rebuild itself from the ledger (``loader`` calls ``load_spend``).
+
+        A shared state that can lose its data (Redis) calls it to rebuild; the in-process
+        state never needs it.
+        """
 
     def close(self) -> None:
         """Release connections (the in-process state has none)."""
