@@ -86,13 +86,18 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serve_app(app: Any) -> AsyncIterator[str]:
-    """Run an ASGI app under uvicorn (httptools) on a free loopback port; yields its base URL."""
+async def serve_app(app: Any, *, debug_logs: bool = False) -> AsyncIterator[str]:
+    """Run an ASGI app under uvicorn (httptools) on a free loopback port; yields its base URL.
+
+    ``debug_logs``: uvicorn logs at DEBUG with its access log, through the root logger (no
+    handlers of its own), so a test capturing the root logger sees every line it writes.
+    """
     import uvicorn
 
     config = uvicorn.Config(
         app, host="127.0.0.1", port=0, loop="asyncio", http="httptools", lifespan="on",
-        log_level="warning", access_log=False, timeout_graceful_shutdown=2,
+        log_level="debug" if debug_logs else "warning", access_log=debug_logs, timeout_graceful_shutdown=2,
+        log_config=None if debug_logs else uvicorn.config.LOGGING_CONFIG,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
