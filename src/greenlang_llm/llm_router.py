@@ -31,7 +31,7 @@ from typing import Any
 
 from ._errors import AllProvidersFailedError, CircuitBreakerOpenError, ProviderError, StreamInterruptedError
 from ._types import GenerationRequest, GenerationResponse, ProviderHealth, StreamChunk, TokenUsage
-from .circuit_breaker import BreakerTicket, CircuitBreaker, CircuitState, Transition
+from .circuit_breaker import BreakerStateStore, BreakerTicket, CircuitBreaker, CircuitState, Transition
 from .failover import (
     AllCircuitsOpenError,
     AllProvidersRateLimitedError,
@@ -71,6 +71,7 @@ class LLMRouter:
         sleep: Callable[[float], Awaitable[None]] = _asyncio_sleep,
         rng: random.Random | None = None,
         health_check_timeout: float = 10.0,
+        breaker_store: Callable[[str, int, float], BreakerStateStore] | None = None,
     ) -> None:
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
@@ -83,6 +84,8 @@ class LLMRouter:
         self.circuit_breaker_timeout = circuit_breaker_timeout
         self.max_retries = max_retries
         self.health_check_timeout = health_check_timeout
+        self._breaker_store = breaker_store
+        """``store(provider name, threshold, timeout)``: where breaker state lives (shared by replicas)."""
         self._clock = clock
         self._sleep = sleep
         self._strategy: Strategy = make_strategy(self.strategy, rng)
@@ -110,6 +113,8 @@ class LLMRouter:
             breaker = CircuitBreaker(
                 self.circuit_breaker_threshold, self.circuit_breaker_timeout, clock=self._clock,
                 name=name, on_transition=self._transition_logger(name),
+                store=self._breaker_store(name, self.circuit_breaker_threshold, self.circuit_breaker_timeout)
+                if self._breaker_store is not None else None,
             )
         entry = RouteEntry(name, provider, priority, len(self._entries), breaker)
         self._entries.append(entry)
