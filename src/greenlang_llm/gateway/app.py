@@ -74,7 +74,9 @@ async def ready(request: Request) -> Response:
         if target.is_route
     }
     ok = all(routes.values()) if routes else any(r["healthy"] for r in results)
-    body = {"status": "ready" if ok else "unavailable", "routes": routes, "providers": detail}
+    body: dict[str, Any] = {"status": "ready" if ok else "unavailable", "routes": routes, "providers": detail}
+    if service.shared is not None:  # a replica: say whether Redis is shared, rebuilding or unreachable
+        body["shared_state"] = service.shared.status()
     return Response(orjson.dumps(body), 200 if ok else 503, media_type="application/json")
 
 
@@ -189,6 +191,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         box: dict[str, Any] = {}
+        service.warm()
         url = config.server.alert_webhook_url
         if url:
             import aiohttp

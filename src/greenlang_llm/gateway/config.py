@@ -14,7 +14,7 @@ import hashlib
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,8 @@ class ServerConfig:
     admin_key_env: str = "GREENLANG_ADMIN_KEY"
     database_url: str = "sqlite:///greenlang_llm.db"
     redis_url: str | None = None
+    redis_prefix: str = "greenlang:"
+    reservation_ttl_s: float = 600.0
     max_body_bytes: int = 1_048_576
     default_max_tokens: int = 1024
     alert_webhook_url: str | None = None
@@ -203,7 +205,8 @@ def _env(env: Mapping[str, str], where: str, var: str) -> str:
     return value
 
 
-def _server(data: Any) -> ServerConfig:
+def _server(data: Any, env: Mapping[str, str]) -> ServerConfig:
+    """``GREENLANG_DATABASE_URL`` / ``GREENLANG_REDIS_URL`` override the file (one image, many replicas)."""
     t = _Table(data if data is not None else {}, "server")
     d = ServerConfig()
     cfg = ServerConfig(
@@ -212,12 +215,20 @@ def _server(data: Any) -> ServerConfig:
         admin_key_env=t.get_str("admin_key_env", d.admin_key_env) or d.admin_key_env,
         database_url=t.get_str("database_url", d.database_url) or d.database_url,
         redis_url=t.get_str("redis_url"),
+        redis_prefix=t.get_str("redis_prefix", d.redis_prefix) or d.redis_prefix,
+        reservation_ttl_s=t.get_float("reservation_ttl_s", d.reservation_ttl_s) or d.reservation_ttl_s,
         max_body_bytes=t.get_int("max_body_bytes", d.max_body_bytes, low=1024) or d.max_body_bytes,
         default_max_tokens=t.get_int("default_max_tokens", d.default_max_tokens, low=1) or 1024,
         alert_webhook_url=t.get_str("alert_webhook_url"),
         shutdown_timeout=t.get_float("shutdown_timeout", d.shutdown_timeout) or d.shutdown_timeout,
         health_check_interval=t.get_float("health_check_interval", d.health_check_interval) or 30.0,
     )
+    if env.get("GREENLANG_DATABASE_URL"):
+        cfg = replace(cfg, database_url=env["GREENLANG_DATABASE_URL"])
+    if env.get("GREENLANG_REDIS_URL"):
+        cfg = replace(cfg, redis_url=env["GREENLANG_REDIS_URL"])
+    if cfg.redis_url is not None and not cfg.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("server.redis_url: must be redis://…, rediss://… or unix://…")
     if cfg.alert_webhook_url and not cfg.alert_webhook_url.startswith(("http://", "https://")):
         raise ConfigError("server.alert_webhook_url: must be an http:// or https:// URL")
     if not cfg.database_url.startswith(("sqlite://", "postgresql://", "postgres://")):
@@ -341,7 +352,7 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) 
     """Validate a parsed TOML document; ``env`` defaults to ``os.environ``."""
     env = os.environ if env is None else env
     root = _Table(data, "")
-    server = _server(root._get("server"))
+    server = _server(root._get("server"), env)
     providers = [_provider(p, i, env) for i, p in enumerate(_array(root, "providers"))]
     if not providers:
         raise ConfigError("providers: at least one [[providers]] entry is required")

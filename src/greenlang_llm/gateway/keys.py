@@ -15,10 +15,19 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from .config import KeyConfig
 
-__all__ = ["KeyStore", "TokenBucket", "VirtualKey", "extract_key"]
+__all__ = ["Bucket", "KeyStore", "TokenBucket", "VirtualKey", "extract_key"]
+
+
+class Bucket(Protocol):
+    """What a key's limit needs; ``TokenBucket`` here, or a bucket shared through Redis."""
+
+    def try_take(self, amount: float = 1.0) -> float | None: ...
+    def wait_for_positive(self) -> float | None: ...
+    def charge(self, amount: float) -> None: ...
 
 
 class TokenBucket:
@@ -65,8 +74,8 @@ class VirtualKey:
     tenant: str
     agent: str
     routes: frozenset[str] | None = None
-    rpm: TokenBucket | None = None
-    tpm: TokenBucket | None = None
+    rpm: Bucket | None = None
+    tpm: Bucket | None = None
     is_admin: bool = False
     label: str = field(default="", repr=False)
 
@@ -100,15 +109,23 @@ class KeyStore:
         keys: Iterable[KeyConfig],
         admin_sha256: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        buckets: Callable[[str, int], Bucket] | None = None,
     ) -> None:
+        """``buckets(name, per_minute)`` makes shared buckets (Redis, several replicas); local by default."""
+
+        def bucket(name: str, per_minute: int | None) -> Bucket | None:
+            if not per_minute:
+                return None
+            return buckets(name, per_minute) if buckets is not None else TokenBucket(per_minute, clock)
+
         self._keys: dict[str, VirtualKey] = {}
         for k in keys:
             self._keys[k.key_sha256] = VirtualKey(
                 tenant=k.tenant,
                 agent=k.agent,
                 routes=k.routes,
-                rpm=TokenBucket(k.rpm, clock) if k.rpm else None,
-                tpm=TokenBucket(k.tpm, clock) if k.tpm else None,
+                rpm=bucket(f"{k.key_sha256[:24]}:rpm", k.rpm),
+                tpm=bucket(f"{k.key_sha256[:24]}:tpm", k.tpm),
                 label=k.source,
             )
         self._admin_sha256 = admin_sha256
