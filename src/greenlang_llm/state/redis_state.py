@@ -98,10 +98,9 @@ class RedisBudgetState(BudgetState):
         self._local_ids: set[str] = set()  # holds granted alone during an outage
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._watch_enabled = watch
+        self._lost_seen = False
         self._watcher: threading.Thread | None = None
-        if watch:
-            self._watcher = threading.Thread(target=self._watch, name="greenlang-redis-state", daemon=True)
-            self._watcher.start()
 
     # -- plumbing ------------------------------------------------------------------------------
     @property
@@ -113,6 +112,22 @@ class RedisBudgetState(BudgetState):
     def ready(self) -> bool:
         """True when the shared view is built and current (not rebuilding, not in an outage)."""
         return self._epoch is not None and not self._outage
+
+    @property
+    def in_use(self) -> bool:
+        """True once a tracker loaded the view (a state nobody loads is not watched)."""
+        return self._epoch is not None or self._watcher is not None
+
+    @property
+    def rebuilding(self) -> bool:
+        """True after Redis lost its data, until the view is rebuilt from the ledger."""
+        return self._epoch is None or self._lost_seen
+
+
+    @property
+    def replicas(self) -> int:
+        """Live replicas sharing this state, as last counted by the heartbeat."""
+        return self._replicas
 
     def bind_loader(self, loader: Callable[[], None]) -> None:
         self._loader = loader
@@ -139,6 +154,9 @@ class RedisBudgetState(BudgetState):
             args += [tenant, period, "" if day is None else day, int(nanos)]
         epoch, _built = self._call(self._s_load, uuid.uuid4().hex, int(self.grace_s * 1000), *args)
         self._adopt(epoch)
+        if self._watch_enabled and self._watcher is None:  # in use now: watch for loss and outages
+            self._watcher = threading.Thread(target=self._watch, name="greenlang-redis-state", daemon=True)
+            self._watcher.start()
 
     def _adopt(self, epoch: str) -> None:
         """Put this replica's open holds back (they vanished with the data), then use ``epoch``."""
@@ -342,9 +360,12 @@ class RedisBudgetState(BudgetState):
         if self._outage:
             self._recover()
         if epoch is None:
+            self._lost_seen = True
             self._rebuild()
         elif epoch != self._epoch:
             self._adopt(epoch)
+        if epoch is not None:
+            self._lost_seen = False
 
     def _rebuild(self) -> None:
         """Redis lost the data set: one replica (under a short lock) rebuilds it from the ledger."""
@@ -386,6 +407,8 @@ class RedisBudgetState(BudgetState):
         log.warning("Redis answers again: %d queued writes replayed; budgets are shared again", len(pending))
 
     def close(self) -> None:
+        if self._stop.is_set():
+            return
         self._stop.set()
         self._wake.set()
         if self._watcher is not None and self._watcher is not threading.current_thread():
