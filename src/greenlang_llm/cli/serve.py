@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from typing import Any
 
 from . import UsageError
@@ -52,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
         app = create_app(config)
     except (ConfigError, ValueError) as exc:
         raise UsageError(f"config: {exc}") from None
+    except ConnectionError as exc:  # the ledger database or Redis does not answer: one line, exit 1
+        print(f"error: cannot start: {exc}".splitlines()[0], file=sys.stderr)
+        return 1
     if config.admin_key_sha256 is None:
         logger.warning("admin API disabled: %s is not set", config.server.admin_key_env)
     uvicorn.run(
