@@ -54,6 +54,9 @@ class PostgresLedger(LedgerStorage):
             from psycopg import sql as pgsql
 
             with self._conn.transaction():
+                # IF NOT EXISTS is not race-free: replicas starting together on a new schema would
+                # collide on pg_namespace's unique index; the migration lock serialises them
+                self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))
                 self._conn.execute(
                     pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(schema))
                 )
