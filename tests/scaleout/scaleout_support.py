@@ -51,7 +51,8 @@ def gateway_toml(
     def provider(name: str, model: str) -> str:
         return (
             f'[[providers]]\nname = "{name}"\ntype = "openai"\nmodel_id = "{model}"\n'
-            f'base_url = "{openai_url}"\napi_key_env = "SCALE_PROVIDER_KEY"\nmax_retries = 0\ntimeout = 60.0\n'
+            f'base_url = "{openai_url}"\napi_key_env = "SCALE_PROVIDER_KEY"\n'
+            "max_retries = 0\ntimeout = 60.0\n"
         )
 
     text = (
@@ -89,9 +90,9 @@ class Replica:
                 env={**os.environ, **ENV}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
 
-    async def wait_ready(self, timeout: float = 60.0) -> None:
+    async def wait_ready(self) -> None:
         assert self.proc is not None
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + 60.0
         while True:
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", self.port)
@@ -117,6 +118,12 @@ class Replica:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def make_replicas(n: int, workdir: Path, **config: Any) -> list[Replica]:
+    """``n`` replicas with the same config (``redis_url`` defaults to database 0)."""
+    config.setdefault("redis_url", f"{REDIS_BASE}/0")
+    return [Replica(f"r{i}", workdir, **config) for i in range(n)]
 
 
 async def start_all(replicas: Sequence[Replica]) -> None:
@@ -151,5 +158,7 @@ def ledger_rows(database_url: str, schema: str) -> list[tuple[str, str, int]]:
     with psycopg.connect(PG_BASE) as conn:
         return [
             (str(r[0]), str(r[1]), int(r[2]))
-            for r in conn.execute(f"SELECT request_id, tenant_id, total_cost_nanos FROM {schema}.usage_records")
+            for r in conn.execute(
+                f"SELECT request_id, tenant_id, total_cost_nanos FROM {schema}.usage_records"
+            )
         ]

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from scaleout_support import REDIS_BASE, Replica, chat, ledger_rows, start_all, stop_all
+from scaleout_support import chat, ledger_rows, make_replicas, start_all, stop_all
 
 from greenlang_llm.simulator import ModelBehaviour, Simulator, SimulatorConfig
 
@@ -30,11 +30,9 @@ async def test_hard_budget_across_three_replicas_is_never_overshot(
 ) -> None:
     url, schema = pg_schema
     async with Simulator(SIM) as sim:
-        replicas = [
-            Replica(f"r{i}", tmp_path, database_url=url, redis_url=f"{REDIS_BASE}/0", prefix=redis_prefix,
-                    openai_url=sim.openai_base_url, budget_usd=1.0)  # fmt: skip
-            for i in range(3)
-        ]
+        replicas = make_replicas(
+            3, tmp_path, database_url=url, prefix=redis_prefix, openai_url=sim.openai_base_url, budget_usd=1.0
+        )
         try:
             await start_all(replicas)
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=REQUESTS)) as session:
@@ -66,11 +64,9 @@ async def test_replicas_report_shared_state_in_readiness(
 ) -> None:
     url, _ = pg_schema
     async with Simulator(SIM) as sim:
-        replicas = [
-            Replica(f"r{i}", tmp_path, database_url=url, redis_url=f"{REDIS_BASE}/0", prefix=redis_prefix,
-                    openai_url=sim.openai_base_url, budget_usd=1.0)  # fmt: skip
-            for i in range(2)
-        ]
+        replicas = make_replicas(
+            2, tmp_path, database_url=url, prefix=redis_prefix, openai_url=sim.openai_base_url, budget_usd=1.0
+        )
         try:
             await start_all(replicas)
             await asyncio.sleep(0.5)  # let both heartbeats land
