@@ -55,7 +55,7 @@ async def test_a_provider_failing_behind_one_replica_opens_the_breaker_for_the_o
                     assert status >= 500
                 before = sim.stats.requests
                 await asyncio.sleep(0.3)  # > the breaker mirror's sync interval (0.1 s)
-                status, body, headers = await chat(session, healthy, max_tokens=16)
+                status, body, _ = await chat(session, healthy, max_tokens=16)
                 async with session.get(f"{healthy.url}/metrics") as resp:
                     metrics = await resp.text()
         finally:
