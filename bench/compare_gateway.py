@@ -334,5 +334,20 @@ def summarize_matrix(raw: dict[str, dict[str, list[dict[str, Any]]]], repeats: i
                 rows.setdefault("greenlang", {})[f"rps_vs_{peer}"] = _median(
                     [o["rps"] / t["rps"] if t["rps"] else None for o, t in zip(ours, theirs, strict=False)]
                 )
+            # CPU per request is capacity per core, and it barely moves with other load on the machine
+            if (
+                ours
+                and theirs
+                and "server_cpu_us_per_req" in ours[0]
+                and "server_cpu_us_per_req" in theirs[0]
+            ):
+                rows["greenlang"][f"cpu_vs_{peer}"] = _median(
+                    [
+                        t["server_cpu_us_per_req"] / o["server_cpu_us_per_req"]
+                        if o.get("server_cpu_us_per_req") and t.get("server_cpu_us_per_req")
+                        else None
+                        for o, t in zip(ours, theirs, strict=False)
+                    ]
+                )
         out[key] = rows
     return out
