@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -40,7 +41,7 @@ from greenlang_llm.cost_tracker import CostTracker
 from greenlang_llm.gateway.app import create_app
 from greenlang_llm.gateway.config import parse_config
 from greenlang_llm.gateway.service import GatewayService
-from greenlang_llm.simulator import FaultRule, Simulator, SimulatorConfig
+from greenlang_llm.simulator import FaultRule, ModelBehaviour, Simulator, SimulatorConfig
 
 CONCURRENCY = 50
 PROVIDER_TIMEOUT = 1.0
@@ -209,3 +210,48 @@ async def test_gateway_total_outage_is_a_fast_503_in_api_shape_then_recovers(
                 await asyncio.sleep(0.02)
             print(f"\ntotal outage (gateway): recovered {time.monotonic() - back:.2f}s after the providers "
                   f"came back (recovery_timeout {recovery}s)")
+
+
+@pytest.mark.slow
+async def test_abandoned_streams_under_chaos_close_upstream_and_are_recorded_once(tmp_path: Path) -> None:
+    """Callers hang up at seeded points mid-stream while upstreams fail: every upstream stream is
+    closed, every request has exactly one ledger row, and no budget reservation is left behind."""
+    n = scaled(200, 1000)
+    rng = random.Random(SEED)
+    hang_up_after = [rng.randint(1, 6) for _ in range(n)]  # SSE reads before hanging up (0: never)
+    for i in range(0, n, 3):
+        hang_up_after[i] = 0
+    behaviour = ModelBehaviour(reply_tokens=40, token_ms=2)
+    sim_config = SimulatorConfig(seed=SEED, defaults=behaviour, faults=chaos_rules(FAULTY))
+    budget = {"tenant": "tenant-a", "monthly_limit_usd": 1000.0, "hard_limit": True}
+    async with Simulator(sim_config) as sim, _stack(sim, budgets=[budget]) as (url, service):
+        sem = asyncio.Semaphore(CONCURRENCY)
+        ids: list[str] = []
+        async with aiohttp.ClientSession() as session:
+
+            async def one(i: int) -> None:
+                path, headers, body = (_openai if i % 2 else _anthropic)(i, True)
+                async with sem, session.post(url + path, json=body, headers=headers) as resp:
+                    assert resp.status == 200
+                    ids.append(resp.headers["x-request-id"])
+                    reads = 0
+                    async for _ in resp.content.iter_any():
+                        reads += 1
+                        if reads == hang_up_after[i]:
+                            resp.close()  # hang up mid-stream
+                            return
+
+            await asyncio.gather(*(one(i) for i in range(n)))
+        for _ in range(200):  # the gateway notices disconnects asynchronously
+            await service.drain()
+            if sim.stats.open_streams == 0 and service.pending_writes == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert sim.stats.open_streams == 0, "an abandoned stream kept its upstream open"
+        records = _ledger_records(service, tmp_path)
+        assert sorted(records) == sorted(ids)  # exactly one row per request, abandoned ones included
+        status = service.tracker.check_budget("tenant-a")
+        assert status.reserved_usd == 0
+        assert Decimal(round(status.spent_usd * 10**9)) / 10**9 == sum(records.values(), Decimal(0))
+        print(f"\nabandoned streams under chaos: n={n} hung_up={sum(1 for h in hang_up_after if h)} "
+              f"client_closed_upstream={sim.stats.streams['client_closed']} ledger_rows={len(records)}")
