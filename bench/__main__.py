@@ -159,7 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="tiny counts, one repeat: checks the harness works"
     )
     parser.add_argument(
-        "--repeats", type=int, default=None, help="repeats per comparison (default 3; quick 1)"
+        "--repeats",
+        type=int,
+        default=None,
+        help="repeats per comparison (default: library 3, gateway 5; quick 1)",
     )
     parser.add_argument(
         "--peers",
@@ -182,7 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results", help="where the raw JSON goes")
     args = parser.parse_args(argv)
-    repeats = args.repeats or (1 if args.quick else 3)
+    # the gateway figures move most with other load on a shared machine: more repeats, shorter runs
+    lib_repeats = args.repeats or (1 if args.quick else 3)
+    gw_repeats = args.repeats or (1 if args.quick else 5)
     docs = args.docs if args.docs is not None else (None if args.quick else ROOT / "docs" / "benchmarks.md")
     started = time.monotonic()
     command = "python -m bench " + " ".join(
@@ -227,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.what in ("all", "library") and sim:
                 _log("library: LLMRouter vs litellm.Router vs direct provider …")
                 try:
-                    results["library"] = library.run(sim, peer_python, args.quick, repeats, _log)
+                    results["library"] = library.run(sim, peer_python, args.quick, lib_repeats, _log)
                 except Exception as exc:
                     failures.append(f"library: {exc}")
                     traceback.print_exc()
@@ -239,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     _log("gateway: " + ", ".join(f"{e.name}={e.url}" for e in endpoints))
                     results["gateway"] = _run_async(
-                        compare_gateway.run_matrix(endpoints, args.quick, repeats, _log)
+                        compare_gateway.run_matrix(endpoints, args.quick, gw_repeats, _log)
                     )
                 except Exception as exc:
                     failures.append(f"gateway: {exc}")

@@ -245,8 +245,8 @@ async def run_matrix(
     log: Callable[[str], None],
 ) -> dict[str, Any]:
     """Every scenario × every target × ``repeats``; raw per-repeat results plus medians and ratios."""
-    seconds = 0.6 if quick else 2.0
-    rate_seconds = 0.6 if quick else 2.0
+    seconds = 0.6 if quick else 1.5
+    rate_seconds = 0.6 if quick else 1.5
     scs = scenarios(quick)
     raw: dict[str, dict[str, list[dict[str, Any]]]] = {
         sc.key: {ep.name: [] for ep in endpoints} for sc in scs

@@ -332,10 +332,18 @@ def markdown(results: dict[str, Any], chart_name: str | None) -> str:
         out += [
             "### Gateway: throughput and latency",
             "",
-            f"Each run {gw.get('seconds_per_run')} s (fixed-rate runs 2 s of schedule), "
-            f"median of {gw.get('repeats')} repeats with the target order rotated between repeats. "
-            "'Added' latencies are the server's percentile minus the direct-to-simulator percentile of the "
-            "same repeat (ms). Streaming runs time the first body byte (TTFB) and the whole stream.",
+            f"Each run lasts {gw.get('seconds_per_run')} s after a warm-up of every server; median of "
+            f"{gw.get('repeats')} repeats with the target order rotated between repeats, and every server "
+            "idle before each run. `c10`/`c50`/`c200`: that many connections each sending its next request "
+            "when the previous answer is complete; `rps500`: requests started on a fixed schedule (latency "
+            "counted from the scheduled start; more than 256 in flight counts as an error instead of a "
+            "backlog). 'Added' latencies are the server's percentile minus the direct-to-simulator "
+            "percentile of the same repeat (ms). Streaming runs time the first body byte (TTFB) and the "
+            "whole stream. Server CPU per request is user+system time of the server's process tree "
+            "(/proc) over the run divided by the answered requests; RSS is VmRSS (idle, after start) and "
+            "VmHWM (peak). Every server runs one process; the load generator, the simulator and the "
+            "server share the machine's cores, so absolute RPS is the machine's, and the ratios are the "
+            "result.",
             "",
             _md_table(GW_HEAD, _gateway_rows(results)),
             "",
