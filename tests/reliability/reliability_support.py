@@ -53,11 +53,17 @@ PLAIN_MIX: tuple[tuple[str, float, dict[str, Any]], ...] = (
     ("slow", 0.04, {"delay": 30.0}),  # far past the provider timeout
     ("reset", 0.05, {}),
 )
-# Streams meet the same mix plus cuts: before the first token (after=0) and mid-stream (after=3).
+# Streams meet the same mix plus stream faults: before the first token (after=0: must fail over
+# unseen) and after it (after=3, or the whole reply without its terminal event: must surface).
 STREAM_MIX: tuple[tuple[str, float, dict[str, Any]], ...] = (
-    ("stream_cut", 0.05, {"after": 0}),
+    ("stream_cut", 0.04, {"after": 0}),
+    ("stream_error", 0.02, {"after": 0}),
+    ("invalid_json", 0.02, {"after": 0}),
     ("stream_cut", 0.03, {"after": 3}),
+    ("stall", 0.02, {"after": 3, "delay": 30.0}),  # silent past the provider's idle timeout
+    ("no_terminal", 0.02, {}),
 )
+MID_STREAM_KINDS = ("stream_cut", "stall", "no_terminal")
 
 
 def chaos_rules(models: Sequence[str] = FAULTY) -> list[FaultRule]:
