@@ -158,14 +158,14 @@ class RedisBreakerState:
             if self._state is CircuitState.CLOSED:
                 return Admission(self._generation, False)
             if self._wait_until > now:
-                return self._wait_until - now
+                return min(self.recovery_timeout, self._wait_until - now)
         out = self._run("admit")
         if out is None:
             assert self._local is not None
             return self._local.admit(now)
         result = int(out[4])
         if result == 0:
-            return max(0.0, self._wait_until - now)
+            return min(self.recovery_timeout, max(0.0, self._wait_until - now))
         return Admission(self._generation, result == 2)
 
     def succeed(self, admission: Admission, now: float) -> tuple[CircuitState, CircuitState] | None:
@@ -205,7 +205,7 @@ class RedisBreakerState:
     def retry_after(self, now: float) -> float:
         if self._local is not None:
             return self._local.retry_after(now)
-        return 0.0 if self.available(now) else self._wait_until - now
+        return 0.0 if self.available(now) else min(self.recovery_timeout, self._wait_until - now)
 
     @property
     def state(self) -> CircuitState:

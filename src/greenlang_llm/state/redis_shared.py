@@ -44,6 +44,7 @@ class SharedState:
         return {"redis": redis, "replicas": self.budget.replicas}
 
     def close(self) -> None:
+        self.limits.close()
         self.budget.close()  # closes the shared client too
 
 
