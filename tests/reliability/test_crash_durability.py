@@ -3,8 +3,8 @@
 Every request whose response the client received completely must be in the ledger (matched
 by the ``x-request-id`` the gateway answered with), once; no row may be half written (rollups
 agree with the raw rows); the SQLite file passes ``PRAGMA integrity_check`` after the restart.
-The ledger runs with WAL and ``synchronous=NORMAL``, which survives a process kill; power loss
-is a different promise (docs/reliability.md).
+On SQLite (WAL, ``synchronous=NORMAL``) and on PostgreSQL; power loss is a different promise
+(docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -82,38 +82,54 @@ async def _load_until_killed(gw: GatewayProcess, kill_after: int) -> tuple[set[s
     return complete, cut
 
 
-def _check_ledger(path: Path) -> list[str]:
-    conn = sqlite3.connect(path)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        ids = [r[0] for r in conn.execute("SELECT request_id FROM usage_records")]
-        assert len(ids) == len(set(ids)), "duplicate request ids"
-        bad = conn.execute(
-            "SELECT COUNT(*) FROM usage_records WHERE request_id IS NULL OR total_tokens != input_tokens + "
-            "output_tokens OR total_cost_nanos != input_cost_nanos + output_cost_nanos OR output_tokens <= 0"
-        ).fetchone()[0]
-        assert bad == 0, "partial or inconsistent rows"
-        sums = "TOTAL({}), TOTAL({}), TOTAL(total_tokens)"
-        raw = conn.execute(f"SELECT {sums.format('1', 'total_cost_nanos')} FROM usage_records").fetchone()
-        hourly = conn.execute(f"SELECT {sums.format('requests', 'cost_nanos')} FROM usage_hourly").fetchone()
-        daily = conn.execute(f"SELECT {sums.format('requests', 'cost_nanos')} FROM usage_daily").fetchone()
-        assert raw == hourly == daily, "rollups disagree with the raw rows: a transaction was torn"
-        return ids
-    finally:
-        conn.close()
+def _rows(ledger_url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Run ``sql`` on the ledger the way an operator would after a crash: straight on the database."""
+    if ledger_url.startswith("sqlite:///"):
+        conn = sqlite3.connect(ledger_url.removeprefix("sqlite:///"))
+        try:
+            return conn.execute(sql).fetchall()
+        finally:
+            conn.close()
+    import psycopg
+
+    base, _, schema = ledger_url.partition("?schema=")
+    with psycopg.connect(base) as pg:
+        pg.execute(f"SET search_path TO {schema}")
+        return pg.execute(sql).fetchall()  # type: ignore[arg-type]
+
+
+def _check_ledger(ledger_url: str) -> list[str]:
+    """Whole and unique rows, rollups that agree with them; for SQLite, an intact file."""
+    if ledger_url.startswith("sqlite:///"):
+        assert _rows(ledger_url, "PRAGMA integrity_check") == [("ok",)]
+    ids = [r[0] for r in _rows(ledger_url, "SELECT request_id FROM usage_records")]
+    assert len(ids) == len(set(ids)), "duplicate request ids"
+    (bad,) = _rows(ledger_url,
+        "SELECT COUNT(*) FROM usage_records WHERE request_id IS NULL OR total_tokens != input_tokens + "
+        "output_tokens OR total_cost_nanos != input_cost_nanos + output_cost_nanos OR output_tokens <= 0"
+    )[0]
+    assert bad == 0, "partial or inconsistent rows"
+    sums = "COALESCE(SUM({}), 0), COALESCE(SUM({}), 0), COALESCE(SUM(total_tokens), 0)"
+    raw = _rows(ledger_url, f"SELECT {sums.format('1', 'total_cost_nanos')} FROM usage_records")[0]
+    hourly = _rows(ledger_url, f"SELECT {sums.format('requests', 'cost_nanos')} FROM usage_hourly")[0]
+    daily = _rows(ledger_url, f"SELECT {sums.format('requests', 'cost_nanos')} FROM usage_daily")[0]
+    as_ints = [tuple(int(x) for x in row) for row in (raw, hourly, daily)]
+    assert as_ints[0] == as_ints[1] == as_ints[2], "rollups disagree with raw rows: a transaction was torn"
+    return ids
 
 
 @pytest.mark.slow
-async def test_sigkill_under_load_leaves_a_whole_ledger_that_restarts(tmp_path: Path) -> None:
+async def test_sigkill_under_load_leaves_a_whole_ledger_that_restarts(
+    tmp_path: Path, ledger_url: str
+) -> None:
     """Natural load, then SIGKILL: the file is intact, rows are whole and unique, the gateway restarts.
 
     Whether every acknowledged request made it depends on where the kill lands relative to the
     gateway's background ledger flush; the deterministic test below pins that case down.
     """
-    db = tmp_path / "ledger.db"
     async with Simulator(SimulatorConfig(seed=SEED)) as sim:
         config = gateway_config(sim.anthropic_base_url, sim.openai_base_url,
-                                database_url=f"sqlite:///{db}", timeout=10.0)
+                                database_url=ledger_url, timeout=10.0)
         gw = GatewayProcess(config, tmp_path)
         gw.start()
         try:
@@ -133,11 +149,11 @@ async def test_sigkill_under_load_leaves_a_whole_ledger_that_restarts(tmp_path: 
                     after_restart = resp.headers["x-request-id"]
         finally:
             gw.stop()  # graceful: drains its ledger queue
-    ids = _check_ledger(db)
+    ids = _check_ledger(ledger_url)
     assert after_restart in ids
     missing = complete - set(ids)
-    print(f"\ncrash durability: complete responses={len(complete)} cut={cut} ledger rows={len(ids)} "
-          f"acknowledged but missing={len(missing)}")
+    print(f"\ncrash durability ({ledger_url.split(':')[0]}): complete responses={len(complete)} cut={cut} "
+          f"ledger rows={len(ids)} acknowledged but missing={len(missing)}")
 
 
 _OPENAI = {"authorization": f"Bearer {TENANT_A_KEY}"}
@@ -185,6 +201,6 @@ async def test_no_reply_is_acknowledged_before_its_ledger_record_is_durable(tmp_
             blocker.execute("ROLLBACK")
             blocker.close()
             gw.kill()
-    ids = set(_check_ledger(db))
+    ids = set(_check_ledger(f"sqlite:///{db}"))
     missing = acknowledged - ids
     assert missing == set(), f"{len(missing)} of {len(acknowledged)} acknowledged replies not in the ledger"
