@@ -190,3 +190,17 @@ def test_quick_run_end_to_end_produces_tables_json_docs_and_chart(tmp_path: Path
         assert raw["gateway"]["summary"]["plain-c10"]["litellm"]["rps"] > 0
     assert report.BEGIN in docs.read_text()
     assert (tmp_path / "benchmarks-latency-vs-load.svg").exists()
+
+
+def test_profile_summary_shares_self_time_by_file_and_line(tmp_path: Path) -> None:
+    from bench.profile_gateway import summarize
+
+    raw = tmp_path / "p.raw"
+    raw.write_text(
+        "main (/x/src/greenlang_llm/a.py:1);hot (/x/src/greenlang_llm/b.py:7) 3\n"
+        "main (/x/src/greenlang_llm/a.py:1) 1\n"
+    )
+    text = summarize(raw, 5)
+    assert "4 samples" in text
+    assert "75.0%  greenlang_llm/b.py" in text
+    assert "greenlang_llm/b.py:7 hot" in text
