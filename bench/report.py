@@ -322,7 +322,8 @@ def markdown(results: dict[str, Any], chart_name: str | None) -> str:
             "timed in the same process and repeat; CPU is the client process's CPU time per call. "
             "At concurrency 50 the added latency is mostly queueing behind the caller's own CPU work "
             "(the simulator answers faster than either router can call it), so the CPU per call "
-            "and calls/s are the telling figures there.",
+            "and calls/s are the telling figures there. A negative 'added' figure is a difference inside "
+            "the run-to-run noise.",
             "",
             _md_table(LIB_HEAD, _library_rows(results)),
             "",
