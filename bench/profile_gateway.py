@@ -86,7 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--raw", type=Path, default=None, help="keep py-spy's raw collapsed stacks here")
+    parser.add_argument("--summarize", type=Path, default=None, help="only summarize this py-spy raw file")
     args = parser.parse_args(argv)
+    if args.summarize is not None:  # e.g. a library profile: py-spy record --gil --format raw -- python …
+        print(summarize(args.summarize, args.top))
+        return 0
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         print("py-spy is not installed: pip install py-spy", file=sys.stderr)
