@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -284,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
             (docs.parent / CHART_NAME).write_text(chart)
         report.rewrite_docs(docs, report.markdown(results, chart_name))
         print(f"docs: {docs}" + (f" (+ {docs.parent / CHART_NAME})" if chart else ""))
+    if failures:
+        _log(f"server logs kept in {workdir / 'logs'}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
     _log(f"done in {meta['elapsed_s']:.0f} s" + (f"; {len(failures)} part(s) failed" if failures else ""))
     return 1 if failures else 0
 
