@@ -109,6 +109,19 @@ def _ledger_records(service: GatewayService, tmp_path: Path) -> dict[str, Decima
     return records
 
 
+async def _metrics(url: str) -> dict[str, float]:
+    """``/metrics`` samples of the request counter and the in-flight gauge, summed by name."""
+    async with aiohttp.ClientSession() as session, session.get(url + "/metrics") as resp:
+        text = await resp.text()
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(("greenlang_gateway_requests_total", "greenlang_gateway_in_flight")):
+            name, value = line.rsplit(" ", 1)
+            key = name.split("{")[0]
+            totals[key] = totals.get(key, 0.0) + float(value)
+    return totals
+
+
 def _stream_outcome(api: str, body: str) -> str:
     if api == "openai":
         assert body.endswith("data: [DONE]\n\n")
@@ -149,6 +162,9 @@ async def test_gateway_chaos_plain_all_succeed_streams_complete_or_error_after_f
         assert metrics["providers"]["steady"]["failed_requests"] == 0
         assert all(name != "steady" for name, _ in router.breaker_transitions)
 
+        metrics_now = await _metrics(url)
+        assert metrics_now["greenlang_gateway_in_flight"] == 0
+        assert metrics_now["greenlang_gateway_requests_total"] == n
         # the ledger: exactly one record per request (interrupted streams too), exact plain costs
         records = _ledger_records(service, tmp_path)
         ids = [r["headers"]["x-request-id"] for r in results]
@@ -249,6 +265,9 @@ async def test_abandoned_streams_under_chaos_close_upstream_and_are_recorded_onc
                 break
             await asyncio.sleep(0.02)
         assert sim.stats.open_streams == 0, "an abandoned stream kept its upstream open"
+        metrics_now = await _metrics(url)
+        assert metrics_now["greenlang_gateway_in_flight"] == 0  # hung-up requests are not stuck
+        assert metrics_now["greenlang_gateway_requests_total"] == n
         records = _ledger_records(service, tmp_path)
         assert sorted(records) == sorted(ids)  # exactly one row per request, abandoned ones included
         status = service.tracker.check_budget("tenant-a")

@@ -110,6 +110,7 @@ async def test_every_plain_request_succeeds_within_its_deadline_without_a_retry_
         stats = chaos_sim.stats
         assert metrics["global"]["successful_requests"] == n
         assert metrics["global"]["failed_requests"] == 0
+        assert metrics["global"]["total_requests"] == n
         # faults really fired, and failover really happened
         assert sum(stats.faults.values()) > n * 0.2
         assert metrics["global"]["failover_count"] > 0
@@ -170,6 +171,8 @@ async def test_streams_complete_or_fail_over_before_the_first_byte(chaos_sim: Si
         assert stats.requests <= WORST_ATTEMPTS_PER_CALL * n
         metrics = router.get_metrics()
         assert metrics["global"]["successful_requests"] == n - len(interrupted)
+        assert metrics["global"]["failed_requests"] == len(interrupted)
+        assert metrics["global"]["cancelled_requests"] == 0
         assert metrics["providers"]["steady"]["failed_requests"] == 0
         print(
             f"\nchaos router streams: n={n} completed={n - len(interrupted)} "
