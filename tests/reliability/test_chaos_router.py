@@ -254,3 +254,37 @@ async def test_total_outage_fails_fast_then_recovers_within_recovery_plus_one_he
             assert response.provider == "flaky-claude"
             print(f"\ntotal outage (router): recovered {recovered_in:.2f}s after the providers came back "
                   f"(recovery_timeout {recovery}s + health interval {interval}s)")
+
+
+@pytest.mark.slow
+async def test_a_tight_deadline_is_kept_across_provider_retries_and_failover(chaos_sim: Simulator) -> None:
+    """A 0.8 s deadline, shorter than the 1 s attempt timeout, against 30 s answers and 1 s
+    retry-after waits: the chain must stop in time (a provider never sleeps past it, an attempt is
+    cut by it). A call may fail then, but only with the chain's own error, never late."""
+    n = scaled(200, 1000)
+    deadline, slack = 0.8, 0.4  # slack: event-loop lag with 50 calls in flight on 2 cores
+    async with _router(chaos_sim) as router:
+
+        async def call(i: int) -> tuple[bool, float]:
+            request = GenerationRequest(prompt=f"tight {i}", max_tokens=32, timeout=deadline)
+            started = time.monotonic()
+            try:
+                await router.generate(request)
+                ok = True
+            except AllProvidersFailedError as exc:
+                attempts = exc.errors
+                assert attempts, "an exhausted chain lists its attempts"
+                ok = False
+            return ok, time.monotonic() - started
+
+        results = await _bounded(n, call)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        assert errors == []
+        latest = max(r[1] for r in results)  # type: ignore[index]
+        assert latest <= deadline + slack
+        succeeded = sum(1 for r in results if r[0])  # type: ignore[index]
+        assert succeeded >= n * 0.8
+        assert succeeded < n, "no call met a slow answer: the deadline was never tested"
+        metrics = router.get_metrics()["global"]
+        assert metrics["successful_requests"] + metrics["failed_requests"] == n
+        print(f"\ntight deadline: n={n} deadline={deadline}s succeeded={succeeded} latest={latest:.2f}s")
