@@ -175,3 +175,14 @@ def test_cost_tracker_rebuilds_month_to_date_from_the_ledger(
     assert tracker.commit(r, usage, provider="p", request_id="two")
     assert tracker.check_budget("acme").spent_usd == pytest.approx(0.6)
     tracker.close()
+
+
+def test_the_watcher_keeps_what_it_last_saw_current_for_the_outage_share(
+    redis_client: Any, prefix: str
+) -> None:
+    a, b = make(redis_client, prefix), make(redis_client, prefix)
+    assert a.try_reserve("r", "t", "p", 10, 1000, now=0, ttl_s=60)
+    b.add_spend("t", "p", 300)  # the other replica spends after a last looked
+    assert b.try_reserve("q", "t", "p", 50, 1000, now=0, ttl_s=60)
+    a._check_epoch()
+    assert a._seen[("t", "p")] == (300, 60)

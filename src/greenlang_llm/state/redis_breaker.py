@@ -99,7 +99,9 @@ class RedisBreakerState:
         sync_interval: float = 0.1,
         retry_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        redis_down: Callable[[], bool] = lambda: False,
     ) -> None:
+        self._redis_down = redis_down
         self._script = client.register_script(BREAKER)
         self._errors = redis_errors()
         self.key = key
@@ -119,7 +121,7 @@ class RedisBreakerState:
     # -- Redis round trip ------------------------------------------------------------------------
     def _run(self, op: str, admission: Admission | None = None) -> list[Any] | None:
         now = self._clock()
-        if self._local is not None and now < self._down_until:
+        if self._local is not None and (now < self._down_until or self._redis_down()):
             return None
         try:
             out = self._script(args=(

@@ -75,7 +75,10 @@ class RedisLimits:
         clock: Callable[[], float] = time.monotonic,
         peek_ttl: float = 0.05,
         background: bool = True,
+        redis_down: Callable[[], bool] = lambda: False,
     ) -> None:
+        """``redis_down``: another component's verdict (the budget state's watcher probes in the
+        background), so that a Redis that hangs is not re-probed on the request path."""
         self._redis = client
         self._script = client.register_script(GCRA)
         self._errors = redis_errors()
@@ -86,6 +89,7 @@ class RedisLimits:
         self._down_until = 0.0
         self.degraded = False
         self.peek_ttl = peek_ttl
+        self._redis_down = redis_down
         self._charges: queue.SimpleQueue[tuple[RedisTokenBucket, float] | None] | None = None
         if background:
             self._charges = queue.SimpleQueue()
@@ -116,7 +120,7 @@ class RedisLimits:
 
     def run(self, key: str, per_minute: int, amount: float, op: str) -> str | None:
         """The script's answer, or None when Redis is down (the caller uses its local bucket)."""
-        if self.degraded and self.clock() < self._down_until:
+        if self.degraded and (self.clock() < self._down_until or self._redis_down()):
             return None
         try:
             out = self._script(args=(key, per_minute, repr(float(amount)), op))

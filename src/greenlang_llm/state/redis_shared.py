@@ -52,5 +52,9 @@ def open_shared_state(url: str, *, prefix: str = "greenlang:", **budget_options:
     """Connect (raises ``RedisUnavailableError`` with a one-line message) and build the shared pieces."""
     client = connect_redis(url)
     budget = RedisBudgetState(client, prefix=prefix, **budget_options)
-    limits = RedisLimits(client, prefix=prefix, replicas=lambda: budget.replicas)
-    return SharedState(client, budget, limits, redis_breaker_factory(client, prefix), url)
+    # the budget state's watcher probes Redis in the background; while it says Redis is down the
+    # limits and breakers do not probe it on the request path (a hung Redis costs a timeout each)
+    down = lambda: budget.degraded  # noqa: E731
+    limits = RedisLimits(client, prefix=prefix, replicas=lambda: budget.replicas, redis_down=down)
+    breakers = redis_breaker_factory(client, prefix, redis_down=down)
+    return SharedState(client, budget, limits, breakers, url)

@@ -359,6 +359,8 @@ class RedisBudgetState(BudgetState):
         self._replicas = max(1, int(replicas))
         if self._outage:
             self._recover()
+        if epoch is not None and epoch == self._epoch:
+            self._refresh_seen()
         if epoch is None:
             self._lost_seen = True
             self._rebuild()
@@ -366,6 +368,25 @@ class RedisBudgetState(BudgetState):
             self._adopt(epoch)
         if epoch is not None:
             self._lost_seen = False
+
+    def _refresh_seen(self) -> None:
+        """Keep the last seen (spend, reserved) of known tenants current: the outage share uses it."""
+        with self._lock:
+            keys = list(self._seen)
+        if not keys:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for tenant, period in keys:
+            pipe.get(f"{self.prefix}s:{tenant}:{period}")
+            pipe.get(f"{self.prefix}hr:{tenant}")  # may still include expired holds: errs high
+        try:
+            values = pipe.execute()
+        except self._errors as exc:
+            self._fail(exc)
+            return
+        with self._lock:
+            for i, key in enumerate(keys):
+                self._seen[key] = (int(values[2 * i] or 0), int(values[2 * i + 1] or 0))
 
     def _rebuild(self) -> None:
         """Redis lost the data set: one replica (under a short lock) rebuilds it from the ledger."""
