@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from ..gateway.app import create_app
 
     try:
-        app = create_app(config)
+        app = create_app(config, freeze_gc=True)
     except (ConfigError, ValueError) as exc:
         raise UsageError(f"config: {exc}") from None
     except ConnectionError as exc:  # the ledger database or Redis does not answer: one line, exit 1

@@ -184,14 +184,18 @@ def create_app(
     *,
     providers: Mapping[str, BaseLLMProvider] | None = None,
     tracker: CostTracker | None = None,
+    freeze_gc: bool = False,
 ) -> Starlette:
-    """The gateway as an ASGI app; ``providers``/``tracker`` override the config's (tests, bench)."""
+    """The gateway as an ASGI app; ``providers``/``tracker`` override the config's (tests, bench).
+
+    ``freeze_gc``: after start-up warm-up, ``gc.freeze()`` the heap (process-wide; ``serve`` sets it).
+    """
     service = GatewayService(config, providers=providers, tracker=tracker)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         box: dict[str, Any] = {}
-        service.warm()
+        service.warm(freeze_gc)
         url = config.server.alert_webhook_url
         if url:
             import aiohttp

@@ -368,13 +368,14 @@ class GatewayService:
             words = len(text.split())
             return TokenUsage(0, words, words, estimated=True)
 
-    def warm(self) -> None:
-        """Load what the first request would load (price catalog, tokenizers), then freeze the heap.
+    def warm(self, freeze_gc: bool = False) -> None:
+        """Load what the first request would load (price catalog, tokenizers); optionally freeze the heap.
 
         Both matter for tail latency: the catalog takes ~0.2 s to load, and once loaded a full
         garbage collection walks its objects (~20 ms on a small machine). ``gc.freeze()`` moves
         everything alive after start-up out of the collector's sight, so those pauses never
-        land on a request.
+        land on a request. Freezing is process-wide, so only the process owner (``serve``)
+        asks for it; an app embedded in tests or another server does not.
         """
         import gc
 
@@ -385,8 +386,9 @@ class GatewayService:
                 provider.count_tokens(probe)
             except Exception:
                 logger.debug("warm-up of a provider failed", exc_info=True)
-        gc.collect()
-        gc.freeze()
+        if freeze_gc:
+            gc.collect()
+            gc.freeze()
 
     # ------------------------------------------------------------------ alerts
 
