@@ -211,3 +211,35 @@ async def test_provider_keys_never_appear_in_logs_metrics_or_errors(
     for text in [*texts, caplog.text]:
         assert SIM_KEY not in text
         assert ACME_KEY not in text
+
+
+async def test_every_upstream_rate_limited_is_429_with_retry_after(stack: Any) -> None:
+    import openai
+
+    stack.sim.faults.add(FaultRule("rate_limit", retry_after=7))
+    async with openai.AsyncOpenAI(base_url=stack.url + "/v1", api_key=ACME_KEY, max_retries=0) as client:
+        with pytest.raises(openai.RateLimitError) as info:
+            await client.chat.completions.create(model="default", messages=CHAT["messages"])
+    assert info.value.response.headers["retry-after"] == "7"
+    assert info.value.code == "rate_limit_exceeded"
+
+
+async def test_open_breakers_answer_503_with_retry_after_and_no_upstream_call() -> None:
+    down = ServiceUnavailableError("down", status_code=503)
+    providers = {
+        "claude": FakeProvider(CLAUDE, script=[down] * 10),
+        "gpt": FakeProvider("gpt-4o-mini", script=[down] * 10),
+    }
+    app, _ = make_app(providers=providers)
+    async with asgi_client(app) as client:
+        for _ in range(5):  # the default threshold: five consecutive failures open each breaker
+            failed = await client.post("/v1/chat/completions", json=CHAT, headers=auth())
+            assert failed.status_code == 503
+        calls = {name: p.calls for name, p in providers.items()}
+        refused = await client.post("/v1/messages", json=MSG, headers=auth())
+        metrics = (await client.get("/metrics")).text
+    assert refused.status_code == 529  # Anthropic's overloaded, which its SDK retries
+    assert refused.json()["error"]["type"] == "overloaded_error"
+    assert int(refused.headers["retry-after"]) >= 1
+    assert {name: p.calls for name, p in providers.items()} == calls
+    assert 'greenlang_gateway_circuit_breaker_state{route="default",provider="claude"} 2' in metrics
