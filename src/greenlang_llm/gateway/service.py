@@ -11,13 +11,9 @@ this module decides. Three choices matter for correctness and speed:
   its limit; the actual usage replaces it at commit. A tenant without a hard
   budget (known at start: config or ledger) would get a reservation that holds
   nothing, so the estimate (a token count per member) and the call are skipped.
-- **Write the ledger off the event loop, in batches.** A durable write costs a
-  disk or database round trip, so finished requests queue their record and one
-  background flusher hands everything queued so far to a worker thread as one
-  ``track_many`` transaction (a group commit: one fsync for many requests).
-  Each reservation is released only after its record is durable, so for a
-  moment the cost counts twice — budgets err on the safe side, never over.
-  ``request_id`` makes the write idempotent; ``drain()`` waits for the queue.
+- **Write the ledger off the event loop, in batches** (``ledger_writer.py``):
+  one transaction per flush on a writer thread; each reservation is released
+  only after its record is durable, so budgets err on the safe side, never over.
 - **Exactly one ledger entry per request.** Whoever finishes a request (plain
   reply, completed stream, failed or abandoned stream) calls ``settle`` once:
   commit with actual usage, commit an estimate for tokens delivered without a
@@ -27,7 +23,6 @@ this module decides. Three choices matter for correctness and speed:
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import itertools
 import logging
 import os
@@ -41,6 +36,7 @@ from .._types import GenerationRequest, GenerationResponse, TokenUsage
 from .config import GatewayConfig, ProviderConfig
 from .errors import ApiError, model_not_found, rate_limited
 from .keys import KeyStore, VirtualKey
+from .ledger_writer import LedgerWriter
 from .metrics import Metrics
 
 if TYPE_CHECKING:
@@ -61,9 +57,6 @@ class GatewayError(Exception):
         super().__init__(error.message)
         self.error = error
 
-
-FLUSH_WINDOW_S = 0.005
-"""How long a record may wait for company before the ledger write starts (its reservation is held)."""
 
 _ID_PREFIX = os.urandom(6).hex()
 _ID_COUNTER = itertools.count(1)
@@ -183,9 +176,7 @@ class GatewayService:
         self.hard_tenants = frozenset(
             t for t, b in tracker.list_budgets().items() if b.get("hard_limit")
         )
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="greenlang-ledger")
-        self._queue: list[tuple[Reservation | None, dict[str, Any] | None]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self.ledger = LedgerWriter(tracker)
         self._alert_hooks: list[Callable[[str, float, float], None]] = []
         tracker.register_alert_callback(self._on_alert)
         self.closed = False
@@ -281,55 +272,15 @@ class GatewayService:
                                       usage.output_tokens, usage.total_cost_usd)
             record = {"provider": provider or "unknown", "tenant_id": key.tenant, "agent_id": key.agent,
                       "model_id": model or "", "usage": usage, "request_id": request_id}
-        if reservation is None and record is None:
-            return
-        self._queue.append((reservation, record))
-        if self._flusher is None:
-            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+        self.ledger.submit(reservation, record)
 
     @property
     def pending_writes(self) -> int:
-        return len(self._queue) + (1 if self._flusher is not None else 0)
-
-    async def _flush(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            # A short gather window: under load one hand-off to the writer thread carries many
-            # records (each hand-off costs a thread wake-up and GIL traffic on the hot loop).
-            await asyncio.sleep(FLUSH_WINDOW_S)
-            while self._queue:
-                batch, self._queue = self._queue, []
-                await loop.run_in_executor(self._executor, self._write, batch)
-        finally:
-            self._flusher = None
-
-    def _write(self, batch: list[tuple[Reservation | None, dict[str, Any] | None]]) -> None:
-        """One transaction for the batch, then free its reservations (worker thread)."""
-        records = [r for _, r in batch if r is not None]
-        try:
-            if records:
-                try:
-                    self.tracker.track_many(records)
-                except Exception:  # one bad record must not cost the others: write them one by one
-                    logger.exception("ledger batch of %d failed; writing records one by one", len(records))
-                    for record in records:
-                        try:
-                            self.tracker.track_usage(**record)
-                        except Exception:
-                            logger.exception("ledger write failed for request %s", record["request_id"])
-        finally:
-            for reservation, _ in batch:
-                if reservation is None:
-                    continue
-                try:
-                    self.tracker.release(reservation)
-                except Exception:
-                    logger.exception("releasing a reservation failed")
+        return self.ledger.pending
 
     async def drain(self) -> None:
         """Wait until every queued ledger write has landed."""
-        while self._flusher is not None:
-            await asyncio.shield(self._flusher)
+        await self.ledger.drain()
 
     # ------------------------------------------------------------------ calls
 
@@ -434,7 +385,7 @@ class GatewayService:
         try:
             await asyncio.wait_for(self.drain(), drain_timeout)
         except TimeoutError:
-            logger.error("shutdown: %d ledger writes still pending", len(self._queue))
+            logger.error("shutdown: %d ledger writes still pending", self.ledger.pending)
         for target in self.targets.values():  # routers share providers: close each provider once, below
             try:
                 await target.router.stop_health_monitoring()
@@ -445,7 +396,7 @@ class GatewayService:
                 await provider.close()
             except Exception:
                 logger.warning("provider close failed", exc_info=True)
-        self._executor.shutdown(wait=True)
+        self.ledger.close()
         await asyncio.to_thread(self.tracker.close)
         if self.shared is not None:
             self.shared.close()

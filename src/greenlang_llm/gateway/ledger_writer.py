@@ -1,0 +1,97 @@
+"""Ledger writes off the event loop, in batches: one transaction per flush, then the releases.
+
+A durable write costs a disk or database round trip, so finished requests only
+queue their record here. One background flusher waits a few milliseconds for
+company, then hands everything queued to a single writer thread as one
+``CostTracker.track_many`` transaction (a group commit: one sync for many
+requests), and frees each request's reservation only after its record is
+durable — for that moment the cost counts twice, so budgets err on the safe
+side, never over. ``request_id`` makes a write idempotent. ``drain()`` waits for
+the queue (tests, shutdown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..cost_tracker import CostTracker, Reservation
+
+__all__ = ["FLUSH_WINDOW_S", "LedgerWriter"]
+
+logger = logging.getLogger(__name__)
+
+FLUSH_WINDOW_S = 0.005
+"""How long a record may wait for company before the write starts (its reservation is held)."""
+
+Item = tuple["Reservation | None", "dict[str, Any] | None"]
+
+
+class LedgerWriter:
+    """Queue of (reservation, record) pairs, written by one thread in batches."""
+
+    def __init__(self, tracker: CostTracker, window_s: float = FLUSH_WINDOW_S) -> None:
+        self.tracker = tracker
+        self.window_s = window_s
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="greenlang-ledger")
+        self._queue: list[Item] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    def submit(self, reservation: Reservation | None, record: dict[str, Any] | None) -> None:
+        """Queue a finished request: its record (``track_usage`` arguments) and/or its reservation."""
+        if reservation is None and record is None:
+            return
+        self._queue.append((reservation, record))
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue) + (1 if self._flusher is not None else 0)
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            # The gather window: under load one hand-off to the writer thread carries many
+            # records (each hand-off costs a thread wake-up and GIL traffic on the hot loop).
+            await asyncio.sleep(self.window_s)
+            while self._queue:
+                batch, self._queue = self._queue, []
+                await loop.run_in_executor(self._executor, self._write, batch)
+        finally:
+            self._flusher = None
+
+    def _write(self, batch: list[Item]) -> None:
+        """One transaction for the batch, then free its reservations (writer thread)."""
+        records = [r for _, r in batch if r is not None]
+        try:
+            if records:
+                try:
+                    self.tracker.track_many(records)
+                except Exception:  # one bad record must not cost the others: write them one by one
+                    logger.exception("ledger batch of %d failed; writing records one by one", len(records))
+                    for record in records:
+                        try:
+                            self.tracker.track_usage(**record)
+                        except Exception:
+                            logger.exception("ledger write failed for request %s", record["request_id"])
+        finally:
+            for reservation, _ in batch:
+                if reservation is None:
+                    continue
+                try:
+                    self.tracker.release(reservation)
+                except Exception:
+                    logger.exception("releasing a reservation failed")
+
+    async def drain(self) -> None:
+        """Wait until every queued write has landed."""
+        while self._flusher is not None:
+            await asyncio.shield(self._flusher)
+
+    def close(self) -> None:
+        """Stop the writer thread (after ``drain``)."""
+        self._executor.shutdown(wait=True)
