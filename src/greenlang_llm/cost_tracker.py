@@ -266,8 +266,13 @@ class CostTracker:
                 raise InvalidRequestError(f"records[{i}]: {exc}") from exc
         written = self._ledger.insert_many(built)
         kept = [r for r, w in zip(built, written, strict=True) if w]
-        for record in kept:
-            self._account(record)
+        spends: list[tuple[str, str, int, int | None]] = []
+        for r in kept:  # one state update for the batch (one round trip for a shared state)
+            spends.append((r.tenant_id, _month_key(r.timestamp), r.total_cost_nanos, r.timestamp.day))
+            if not self.auto_reset_budgets:
+                spends.append((r.tenant_id, _ALL, r.total_cost_nanos, None))
+        if spends:
+            self._state.add_spend_many(spends)
         self._raise_alerts({r.tenant_id for r in kept})
         return len(kept)
 

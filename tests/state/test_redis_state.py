@@ -186,3 +186,10 @@ def test_the_watcher_keeps_what_it_last_saw_current_for_the_outage_share(
     assert b.try_reserve("q", "t", "p", 50, 1000, now=0, ttl_s=60)
     a._check_epoch()
     assert a._seen[("t", "p")] == (300, 60)
+
+
+def test_a_batch_of_spends_lands_in_one_pipeline(redis_client: Any, prefix: str) -> None:
+    s = make(redis_client, prefix)
+    s.add_spend_many([("t", "p", 5, 1), ("t", "p", 7, 2), ("u", "p", 1, None)])
+    assert (s.spend("t", "p"), s.spend("u", "p")) == (12, 1)
+    assert s.daily_spend("t", "p") == {1: 5, 2: 7}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 __all__ = ["BudgetState", "SettleOutcome"]
@@ -40,6 +40,11 @@ class BudgetState(ABC):
     @abstractmethod
     def add_spend(self, tenant_id: str, period: str, nanos: int, day: int | None = None) -> int:
         """Add committed spend; return the period's new total."""
+
+    def add_spend_many(self, items: Sequence[tuple[str, str, int, int | None]]) -> None:
+        """``add_spend`` for each (tenant, period, nanos, day), in order; a shared state: one trip."""
+        for tenant_id, period, nanos, day in items:
+            self.add_spend(tenant_id, period, nanos, day)
 
     @abstractmethod
     def spend(self, tenant_id: str, period: str) -> int: ...

@@ -27,7 +27,7 @@ import contextlib
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,12 +180,37 @@ class RedisBudgetState(BudgetState):
                 self._fail(exc)
         return self._queue("add", args, tenant_id, period, nanos)
 
+    def add_spend_many(self, items: Sequence[tuple[str, str, int, int | None]]) -> None:
+        """One pipelined round trip for a batch (the gateway's ledger batches land here)."""
+        if len(items) == 1 or self._outage:
+            for tenant_id, period, nanos, day in items:
+                self.add_spend(tenant_id, period, nanos, day)
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for tenant_id, period, nanos, day in items:
+            day_arg = "" if day is None else day
+            self._s_add(args=(self.prefix, tenant_id, period, int(nanos), day_arg), client=pipe)
+        try:
+            pipe.execute()
+        except self._errors as exc:  # unknown how many landed: queue them all (an over-count at worst)
+            self._fail(exc)
+            for tenant_id, period, nanos, day in items:
+                self._queue("add", (tenant_id, period, int(nanos), "" if day is None else day),
+                            tenant_id, period, nanos)  # fmt: skip
+
     def _queue(self, op: str, args: tuple[Any, ...], tenant_id: str, period: str, nanos: int) -> int:
+        """Keep a spend for the replay; if the outage ended meanwhile, write it to Redis now."""
         with self._lock:
-            self._pending.append((op, args))
-            key = (tenant_id, period)
-            self._outage_spend[key] = self._outage_spend.get(key, 0) + int(nanos)
-            return self._seen.get(key, (0, 0))[0] + self._outage_spend[key]
+            if self._outage:
+                self._pending.append((op, args))
+                key = (tenant_id, period)
+                self._outage_spend[key] = self._outage_spend.get(key, 0) + int(nanos)
+                return self._seen.get(key, (0, 0))[0] + self._outage_spend[key]
+        try:
+            return int(self._call(self._s_add if op == "add" else self._s_finish, *args))
+        except self._errors as exc:
+            self._fail(exc)
+            return self._queue(op, args, tenant_id, period, nanos)
 
     def spend(self, tenant_id: str, period: str) -> int:
         if not self._outage:
@@ -333,8 +358,19 @@ class RedisBudgetState(BudgetState):
             except self._errors as exc:
                 self._fail(exc)
         with self._lock:
-            self._pending.append(("release", (reservation_id,)))
-        return hold is not None
+            if self._outage:
+                self._pending.append(("release", (reservation_id,)))
+                return hold is not None
+        return self._release_in_redis(reservation_id, hold is not None)
+
+    def _release_in_redis(self, reservation_id: str, default: bool) -> bool:
+        try:
+            return bool(int(self._call(self._s_release, reservation_id)))
+        except self._errors as exc:
+            self._fail(exc)
+            with self._lock:
+                self._pending.append(("release", (reservation_id,)))
+            return default
 
     # -- the watcher: loss detection, rebuild, outage recovery -------------------------------------
     def _watch(self) -> None:
@@ -405,27 +441,34 @@ class RedisBudgetState(BudgetState):
 
     def _recover(self) -> None:
         """Redis answers again: replay what was recorded meanwhile, hand local holds to Redis."""
-        with self._lock:
-            pending, self._pending = self._pending, []
-            local = [(rid, self._holds[rid]) for rid in self._local_ids if rid in self._holds]
         scripts = {"add": self._s_add, "finish": self._s_finish, "release": self._s_release}
-        done = 0
-        try:
-            for op, args in pending:
-                self._call(scripts[op], *args)
-                done += 1
-            for rid, h in local:
-                self._call(self._s_restore, h.tenant_id, rid, h.amount, h.expires_at, h.ttl_s,
-                           "1" if h.settling else "0")  # fmt: skip
-        except self._errors:
+        restored: set[str] = set()
+        replayed = 0
+        while True:  # until nothing new was queued while we replayed (checked under the lock)
             with self._lock:
-                self._pending[:0] = pending[done:]
-            return
-        with self._lock:
-            self._outage_spend.clear()
-            self._local_ids.clear()
-            self._outage = False
-        log.warning("Redis answers again: %d queued writes replayed; budgets are shared again", len(pending))
+                pending, self._pending = self._pending, []
+                local = [(rid, self._holds[rid]) for rid in self._local_ids
+                         if rid in self._holds and rid not in restored]  # fmt: skip
+                if not pending and not local:
+                    self._outage_spend.clear()
+                    self._local_ids.clear()
+                    self._outage = False
+                    break
+            done = 0
+            try:
+                for op, args in pending:
+                    self._call(scripts[op], *args)
+                    done += 1
+                for rid, h in local:
+                    self._call(self._s_restore, h.tenant_id, rid, h.amount, h.expires_at, h.ttl_s,
+                               "1" if h.settling else "0")  # fmt: skip
+                    restored.add(rid)
+            except self._errors:
+                with self._lock:
+                    self._pending[:0] = pending[done:]
+                return
+            replayed += len(pending)
+        log.warning("Redis answers again: %d queued writes replayed; budgets are shared again", replayed)
 
     def close(self) -> None:
         if self._stop.is_set():
