@@ -74,15 +74,20 @@ def test_outage_falls_back_to_a_local_share_then_retries(
     assert not limits.degraded
 
 
-def test_charges_run_in_the_background_and_peeks_reuse_a_fresh_answer(redis_client: Any, prefix: str) -> None:
+def test_charges_travel_with_the_next_check_or_the_flush(redis_client: Any, prefix: str) -> None:
     now = [0.0]
-    limits = RedisLimits(redis_client, prefix=prefix, clock=lambda: now[0], peek_ttl=0.05)
+    limits = RedisLimits(
+        redis_client, prefix=prefix, clock=lambda: now[0], peek_ttl=0.05, flush_interval=3600
+    )
+    other = RedisLimits(redis_client, prefix=prefix, background=False, peek_ttl=0.0)
     tpm = limits.bucket("k", 600)
     assert tpm.wait_for_positive() is None
     tpm.charge(700)
-    limits.close()  # the charge thread finishes what was queued, then stops
-    for _ in range(500):  # the background charge reports the debt it made (bounded wait)
-        if tpm._peeked[1] is not None:
-            break
-        threading.Event().wait(0.01)
-    assert tpm.wait_for_positive() is not None  # within peek_ttl: the charge's own answer
+    assert tpm.wait_for_positive() is None  # the cached answer (no round trip) ...
+    assert other.bucket("k", 600).wait_for_positive() is None  # ... and Redis has not seen it yet
+    now[0] = 0.06  # the cache is stale: the check carries the charge to Redis
+    assert tpm.wait_for_positive() is not None
+    assert other.bucket("k", 600).wait_for_positive() is not None
+    tpm.charge(100)
+    limits.close()  # flushes what is pending
+    assert tpm._pending == 0.0

@@ -12,17 +12,18 @@ A Redis outage must not turn limits off: each bucket then falls back to a local
 bucket holding ``1/replicas`` of the limit (replicas as last counted), logged once,
 and Redis is tried again after ``retry_s``.
 
-Only the RPM take is a round trip on the request path. A TPM charge (known after the
-call) is handed to a background thread, and the TPM "in debt?" check reuses its last
-answer for ``peek_ttl`` seconds: TPM is enforced after the fact anyway, so a debt
-seen a few milliseconds late changes nothing that matters, while each round trip on
-a busy two-core host costs ~0.1-0.2 ms of request latency.
+Only the RPM take is a round trip on the request path. TPM charges (known after the
+call) add up locally and reach Redis with the next TPM check of that key (its answer
+is reused for ``peek_ttl`` seconds) or within ``flush_interval`` from a background
+flush, whichever comes first. TPM is enforced after the fact anyway, so a debt seen
+some milliseconds late changes nothing that matters; a round trip per charge, or a
+thread woken per request, would cost every request latency (the GIL is shared with
+the event loop).
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -74,6 +75,7 @@ class RedisLimits:
         retry_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         peek_ttl: float = 0.05,
+        flush_interval: float = 0.1,
         background: bool = True,
         redis_down: Callable[[], bool] = lambda: False,
     ) -> None:
@@ -90,30 +92,36 @@ class RedisLimits:
         self.degraded = False
         self.peek_ttl = peek_ttl
         self._redis_down = redis_down
-        self._charges: queue.SimpleQueue[tuple[RedisTokenBucket, float] | None] | None = None
+        self.background = background
+        self.lock = threading.Lock()
+        self._dirty: set[RedisTokenBucket] = set()
+        self._stop = threading.Event()
         if background:
-            self._charges = queue.SimpleQueue()
-            threading.Thread(target=self._charge_loop, name="greenlang-redis-limits", daemon=True).start()
+            threading.Thread(
+                target=self._flush_loop, args=(flush_interval,), name="greenlang-redis-limits", daemon=True
+            ).start()
 
-    def _charge_loop(self) -> None:
-        charges = self._charges
-        assert charges is not None
-        while (item := charges.get()) is not None:
-            bucket, amount = item
+    def _flush_loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
             try:
-                bucket.charge_now(amount)
-            except Exception:  # never let one charge kill the thread
-                log.exception("charging a shared rate limit failed")
+                self.flush()
+            except Exception:  # the loop must survive anything; the next round retries
+                log.exception("flushing shared rate limit charges failed")
 
-    def charge_later(self, bucket: RedisTokenBucket, amount: float) -> None:
-        if self._charges is None:
-            bucket.charge_now(amount)
-        else:
-            self._charges.put((bucket, amount))
+    def mark_dirty(self, bucket: RedisTokenBucket) -> None:
+        """Called under ``lock``: ``bucket`` has charges not yet sent."""
+        self._dirty.add(bucket)
+
+    def flush(self) -> None:
+        """Send every bucket's pending charges (one round trip per bucket with charges)."""
+        with self.lock:
+            dirty, self._dirty = self._dirty, set()
+        for bucket in dirty:
+            bucket.flush()
 
     def close(self) -> None:
-        if self._charges is not None:
-            self._charges.put(None)
+        self._stop.set()
+        self.flush()
 
     def bucket(self, name: str, per_minute: int) -> RedisTokenBucket:
         return RedisTokenBucket(self, f"{self.prefix}rl:{name}", per_minute)
@@ -142,7 +150,7 @@ class RedisLimits:
 class RedisTokenBucket:
     """``gateway.keys.TokenBucket``'s interface (``try_take``, ``wait_for_positive``, ``charge``) in Redis."""
 
-    __slots__ = ("_local", "_peeked", "capacity", "key", "limits", "per_minute")
+    __slots__ = ("_local", "_peeked", "_pending", "capacity", "key", "limits", "per_minute")
 
     def __init__(self, limits: RedisLimits, key: str, per_minute: int) -> None:
         self.limits = limits
@@ -151,6 +159,7 @@ class RedisTokenBucket:
         self.capacity = float(per_minute)
         self._local: Any = None
         self._peeked: tuple[float, float | None] = (float("-inf"), None)  # (when, answer)
+        self._pending = 0.0  # charged here, not yet in Redis
 
     def _fallback(self) -> Any:
         from ..gateway.keys import TokenBucket
@@ -174,16 +183,35 @@ class RedisTokenBucket:
         when, answer = self._peeked
         if now - when < self.limits.peek_ttl:
             return None if answer is None or answer <= now - when else answer - (now - when)
-        out = self.limits.run(self.key, self.per_minute, 0, "peek")
+        pending = self._take_pending()  # the check carries this replica's charges along
+        out = self.limits.run(self.key, self.per_minute, pending, "charge" if pending else "peek")
         if out is None:
-            wait: float | None = self._fallback().wait_for_positive()
+            fallback = self._fallback()
+            if pending:
+                fallback.charge(pending)
+            wait: float | None = fallback.wait_for_positive()
             return wait
         self._peeked = (now, float(out) if out else None)
         return self._peeked[1]
 
     def charge(self, amount: float) -> None:
-        """Charge in the background (off the request path); see the module docstring."""
-        self.limits.charge_later(self, amount)
+        """Add to the pending charge (sent with the next check or flush; see the module docstring)."""
+        if not self.limits.background:
+            self.charge_now(amount)
+            return
+        with self.limits.lock:
+            self._pending += amount
+            self.limits.mark_dirty(self)
+
+    def _take_pending(self) -> float:
+        with self.limits.lock:
+            pending, self._pending = self._pending, 0.0
+            return pending
+
+    def flush(self) -> None:
+        pending = self._take_pending()
+        if pending:
+            self.charge_now(pending)
 
     def charge_now(self, amount: float) -> None:
         now = self.limits.clock()
