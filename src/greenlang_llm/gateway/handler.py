@@ -93,18 +93,24 @@ class StreamRelay:
     and no frame is ever held back while the upstream is quiet.
     """
 
-    __slots__ = ("frames", "headers")
+    __slots__ = ("first", "frames", "headers")
 
-    def __init__(self, frames: AsyncIterator[bytes], headers: list[tuple[bytes, bytes]]) -> None:
+    def __init__(
+        self, frames: AsyncIterator[bytes], headers: list[tuple[bytes, bytes]], first: bytes = b""
+    ) -> None:
         self.frames = frames
         self.headers = headers
+        self.first = first
+        """Already taken from ``frames`` (so the producer has started and its cleanup will run)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         task = asyncio.current_task()
         assert task is not None
         state = {"done": False, "gone": False, "ended": False}
-        buffer: list[bytes] = []
+        buffer: list[bytes] = [self.first] if self.first else []
         ready = asyncio.Event()
+        if buffer:
+            ready.set()
 
         async def watch() -> None:
             while True:
@@ -324,7 +330,10 @@ async def _open_stream(
         writer,
         started,
     )
-    return StreamRelay(frames, headers)
+    # Take the first frame now: a started generator always runs its cleanup (ledger entry,
+    # upstream close) when closed, even if the client is gone before the response begins.
+    first_frame = await frames.__anext__()
+    return StreamRelay(frames, headers, first_frame)
 
 
 async def _relay(
