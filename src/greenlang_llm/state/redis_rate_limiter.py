@@ -177,7 +177,7 @@ class RedisRateLimiter(RateLimiter):
             secs, micros = self._client.time()
         except self._errors:
             return float(self._local.cooling_down_for()) if self._local is not None else 0.0
-        return max(0.0, until - (secs + micros / 1e6))
+        return max(0.0, until - (float(secs) + float(micros) / 1e6))
 
     def available(self) -> tuple[float | None, float | None]:
         """Not tracked locally for a shared limiter: (None, None) (use ``try_acquire`` to probe)."""
