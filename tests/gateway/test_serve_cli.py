@@ -15,7 +15,8 @@ import pytest
 from greenlang_llm.cli import main
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "greenlang-llm.toml"
-KEYS = {"ACME_KEY": "sk-a", "BETA_KEY": "sk-b", "GREENLANG_ADMIN_KEY": "sk-admin"}
+KEYS = {"ACME_KEY": "sk-a", "BETA_KEY": "sk-b", "GREENLANG_ADMIN_KEY": "sk-admin",
+        "ANTHROPIC_API_KEY": "sk-sim", "OPENAI_API_KEY": "sk-sim"}
 
 
 def test_check_accepts_the_example_config(
@@ -34,7 +35,8 @@ def test_check_accepts_the_example_config(
 def test_check_names_the_missing_variable(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("ACME_KEY", "sk-a")
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.delenv("BETA_KEY", raising=False)
     assert main(["serve", "--config", str(EXAMPLE), "--check"]) == 2
     err = capsys.readouterr().err

@@ -148,7 +148,7 @@ def _upstream(exc: BaseException, retry_after: float | None = None) -> ApiError:
     if isinstance(exc, AuthenticationError):
         return ApiError(
             502,
-            "Upstream provider rejected the gateway's credentials.",
+            "The gateway's credentials for the upstream provider are missing or were rejected.",
             "api_error",
             "upstream_auth",
             "api_error",
