@@ -6,8 +6,9 @@ speaking the OpenAI and the Anthropic API. Every plain request gets a 200 within
 client deadline; every stream either completes or, if an upstream broke after the first
 byte, ends with the API's error event (never a clean finish); the ledger holds exactly one
 record per request and its total equals the sum of the plain replies' cost headers plus
-the streams' records. A total outage answers 503/529 in the API's shape at once, and the
-gateway recovers once the providers are back.
+the streams' records. Callers that hang up mid-stream close their upstream stream and still
+get exactly one ledger row. A total outage answers 503/529 in the API's shape at once, and
+the gateway recovers once the providers are back.
 """
 
 from __future__ import annotations
