@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
@@ -104,3 +106,94 @@ async def test_batched_ledger_writes_record_each_request_once_and_free_reservati
     status = service.tracker.check_budget("acme")
     assert status.reserved_usd == 0
     await service.close()
+
+
+class _FlakyTracker(CostTracker):
+    """A ledger whose writes can be held (threading.Event) or made to fail."""
+
+    def __init__(self) -> None:
+        super().__init__(storage="sqlite:///:memory:")
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()
+        self.fail = False
+
+    def track_many(self, records: Any) -> int:
+        self.entered.set()
+        self.gate.wait(10)
+        if self.fail:
+            raise OSError("disk full")
+        return super().track_many(records)
+
+    def track_usage(self, *args: Any, **kwargs: Any) -> bool:
+        if self.fail:
+            raise OSError("disk full")
+        return super().track_usage(*args, **kwargs)
+
+
+def _durable_service() -> tuple[GatewayService, _FlakyTracker]:
+    data = config_dict()
+    data["server"]["durable_replies"] = True
+    tracker = _FlakyTracker()
+    service = GatewayService(
+        parse_config(data, ENV),
+        providers={"claude": PricedProvider(), "gpt": PricedProvider()},
+        tracker=tracker,
+    )
+    return service, tracker
+
+
+async def test_durable_replies_wait_for_the_ledger_record() -> None:
+    service, tracker = _durable_service()
+    key = service.keys.lookup(ENV["ACME_KEY"])
+    assert key is not None
+    request = GenerationRequest(messages=[{"role": "user", "content": "hello"}], max_tokens=50)
+    tracker.gate.clear()
+    call = asyncio.create_task(service.generate(key, service.targets["default"], request, "req_d1"))
+    assert await asyncio.to_thread(tracker.entered.wait, 5)  # the write has started and is held
+    assert not call.done()  # the answer is ready, but its record is not durable yet
+    tracker.gate.set()
+    response = await asyncio.wait_for(call, 5)
+    assert response.text == "one two three"
+    assert service.tracker.get_summary().total_requests == 1
+    await service.close()
+
+
+async def test_durable_reply_is_withheld_when_the_record_cannot_be_written() -> None:
+    service, tracker = _durable_service()
+    tracker.fail = True
+    key = service.keys.lookup(ENV["ACME_KEY"])
+    assert key is not None
+    request = GenerationRequest(messages=[{"role": "user", "content": "hello"}], max_tokens=50)
+    with pytest.raises(GatewayError) as info:
+        await service.generate(key, service.targets["default"], request, "req_d2")
+    assert (info.value.error.status, info.value.error.openai_code) == (503, "ledger_unavailable")
+    await service.close()
+
+
+async def test_durable_stream_ends_with_an_error_event_when_the_record_cannot_be_written() -> None:
+    from gateway_support import asgi_client, auth
+
+    from greenlang_llm.gateway.app import create_app
+    from greenlang_llm.providers.fake import FakeProvider
+
+    data = config_dict()
+    data["server"]["durable_replies"] = True
+    tracker = _FlakyTracker()
+    tracker.fail = True
+    app = create_app(
+        parse_config(data, ENV),
+        providers={"claude": FakeProvider("m", default_text="a b c"), "gpt": FakeProvider("n")},
+        tracker=tracker,
+    )
+    body = {
+        "model": "default",
+        "max_tokens": 20,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    async with asgi_client(app) as client:
+        response = await client.post("/v1/messages", json=body, headers=auth())
+    assert '"text":"a"' in response.text
+    assert "event: error" in response.text
+    assert "message_stop" not in response.text

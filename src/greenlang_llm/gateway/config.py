@@ -53,6 +53,8 @@ class ServerConfig:
     alert_webhook_url: str | None = None
     shutdown_timeout: float = 30.0
     health_check_interval: float = 30.0
+    durable_replies: bool = False
+    """True: no reply (or final stream event) goes out before its ledger record is durable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +224,7 @@ def _server(data: Any, env: Mapping[str, str]) -> ServerConfig:
         alert_webhook_url=t.get_str("alert_webhook_url"),
         shutdown_timeout=t.get_float("shutdown_timeout", d.shutdown_timeout) or d.shutdown_timeout,
         health_check_interval=t.get_float("health_check_interval", d.health_check_interval) or 30.0,
+        durable_replies=t.get_bool("durable_replies", False),
     )
     if env.get("GREENLANG_DATABASE_URL"):
         cfg = replace(cfg, database_url=env["GREENLANG_DATABASE_URL"])

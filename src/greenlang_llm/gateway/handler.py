@@ -356,6 +356,7 @@ async def _relay(
     usage: TokenUsage | None = None
     finish: str | None = None
     status = 200
+    settled = False
     metrics.in_flight += 1
     try:
         out = writer.start()
@@ -381,9 +382,12 @@ async def _relay(
                 break
         if usage is None:  # the provider never reported usage: count it ourselves, marked estimated
             usage = service.estimate_usage(target, provider, model, gen, "".join(texts))
+        if service.config.server.durable_replies:  # the final event only once the record is durable
+            settled = True
+            await service.settle_durably(reservation, key, usage, provider, model, request_id)
         yield writer.finish(finish, usage)
     except Exception as exc:
-        err = classify(exc)
+        err = exc.error if isinstance(exc, GatewayError) else classify(exc)
         status = err.status
         metrics.record_error(api, err.kind)
         logger.info("stream %s ended by upstream error: %s", request_id, type(exc).__name__)
@@ -392,8 +396,9 @@ async def _relay(
         metrics.in_flight -= 1
         with contextlib.suppress(BaseException):
             await upstream.aclose()  # type: ignore[attr-defined]
-        if usage is None and texts:
-            usage = service.estimate_usage(target, provider, model, gen, "".join(texts))
-        service.settle(reservation, key, usage, provider, model, request_id)
+        if not settled:
+            if usage is None and texts:
+                usage = service.estimate_usage(target, provider, model, gen, "".join(texts))
+            service.settle(reservation, key, usage, provider, model, request_id)
         metrics.record_request(api, target.name, provider, status)
         metrics.latency.observe((api, "true"), time.perf_counter() - started)

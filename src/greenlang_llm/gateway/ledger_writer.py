@@ -7,7 +7,9 @@ company, then hands everything queued to a single writer thread as one
 requests), and frees each request's reservation only after its record is
 durable — for that moment the cost counts twice, so budgets err on the safe
 side, never over. ``request_id`` makes a write idempotent. ``drain()`` waits for
-the queue (tests, shutdown).
+the queue (tests, shutdown). A caller that must not acknowledge anything before
+it is durable asks ``submit(..., wait=True)`` for a future that resolves when
+its batch has been written (and fails if its record could not be).
 """
 
 from __future__ import annotations
@@ -38,15 +40,27 @@ class LedgerWriter:
         self.window_s = window_s
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="greenlang-ledger")
         self._queue: list[Item] = []
+        self._waiters: list[tuple[asyncio.Future[None], str | None]] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    def submit(self, reservation: Reservation | None, record: dict[str, Any] | None) -> None:
-        """Queue a finished request: its record (``track_usage`` arguments) and/or its reservation."""
+    def submit(
+        self, reservation: Reservation | None, record: dict[str, Any] | None, wait: bool = False
+    ) -> asyncio.Future[None] | None:
+        """Queue a finished request: its record (``track_usage`` arguments) and/or its reservation.
+
+        With ``wait``, returns a future that completes once the record is durable (or fails).
+        """
         if reservation is None and record is None:
-            return
+            return None
+        loop = asyncio.get_running_loop()
         self._queue.append((reservation, record))
+        future: asyncio.Future[None] | None = None
+        if wait:
+            future = loop.create_future()
+            self._waiters.append((future, record["request_id"] if record else None))
         if self._flusher is None:
-            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+            self._flusher = loop.create_task(self._flush())
+        return future
 
     @property
     def pending(self) -> int:
@@ -60,13 +74,31 @@ class LedgerWriter:
             await asyncio.sleep(self.window_s)
             while self._queue:
                 batch, self._queue = self._queue, []
-                await loop.run_in_executor(self._executor, self._write, batch)
+                waiters, self._waiters = self._waiters, []
+                failed: set[str | None] | BaseException
+                try:
+                    failed = await loop.run_in_executor(self._executor, self._write, batch)
+                except BaseException as exc:  # the executor is gone (shutdown) or the write crashed
+                    failed = exc
+                for future, request_id in waiters:
+                    if future.done():
+                        continue
+                    if isinstance(failed, BaseException) or request_id in failed:
+                        future.set_exception(OSError(f"ledger write failed for request {request_id}"))
+                    else:
+                        future.set_result(None)
+                if isinstance(failed, BaseException):
+                    raise failed
         finally:
             self._flusher = None
 
-    def _write(self, batch: list[Item]) -> None:
-        """One transaction for the batch, then free its reservations (writer thread)."""
+    def _write(self, batch: list[Item]) -> set[str | None]:
+        """One transaction for the batch, then free its reservations (writer thread).
+
+        Returns the request ids whose record could not be written.
+        """
         records = [r for _, r in batch if r is not None]
+        failed: set[str | None] = set()
         try:
             if records:
                 try:
@@ -77,6 +109,7 @@ class LedgerWriter:
                         try:
                             self.tracker.track_usage(**record)
                         except Exception:
+                            failed.add(record["request_id"])
                             logger.exception("ledger write failed for request %s", record["request_id"])
         finally:
             for reservation, _ in batch:
@@ -86,6 +119,7 @@ class LedgerWriter:
                     self.tracker.release(reservation)
                 except Exception:
                     logger.exception("releasing a reservation failed")
+        return failed
 
     async def drain(self) -> None:
         """Wait until every queued write has landed."""

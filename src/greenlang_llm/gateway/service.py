@@ -263,8 +263,12 @@ class GatewayService:
         provider: str | None,
         model: str | None,
         request_id: str,
-    ) -> None:
-        """Finish the request's ledger entry exactly once: queue its record (or just the release)."""
+        wait: bool = False,
+    ) -> asyncio.Future[None] | None:
+        """Finish the request's ledger entry exactly once: queue its record (or just the release).
+
+        ``wait``: return a future that completes when the record is durable (``durable_replies``).
+        """
         record: dict[str, Any] | None = None
         if usage is not None:
             key.charge_tokens(usage.total_tokens)
@@ -272,7 +276,28 @@ class GatewayService:
                                       usage.output_tokens, usage.total_cost_usd)
             record = {"provider": provider or "unknown", "tenant_id": key.tenant, "agent_id": key.agent,
                       "model_id": model or "", "usage": usage, "request_id": request_id}
-        self.ledger.submit(reservation, record)
+        return self.ledger.submit(reservation, record, wait)
+
+    async def settle_durably(
+        self,
+        reservation: Reservation | None,
+        key: VirtualKey,
+        usage: TokenUsage | None,
+        provider: str | None,
+        model: str | None,
+        request_id: str,
+    ) -> None:
+        """``settle``, then wait until the record is durable; 503 if it cannot be written."""
+        future = self.settle(reservation, key, usage, provider, model, request_id, wait=True)
+        if future is None:
+            return
+        try:
+            await future
+        except OSError:
+            raise GatewayError(ApiError(
+                503, "The usage of this request could not be recorded, so its reply is withheld.",
+                "server_error", "ledger_unavailable", "api_error", kind="ledger_unavailable",
+            )) from None
 
     @property
     def pending_writes(self) -> int:
@@ -293,7 +318,11 @@ class GatewayService:
         except BaseException:
             self.settle(reservation, key, None, None, None, request_id)
             raise
-        self.settle(reservation, key, response.usage, response.provider, response.model_id, request_id)
+        if self.config.server.durable_replies:
+            await self.settle_durably(reservation, key, response.usage, response.provider,
+                                      response.model_id, request_id)
+        else:
+            self.settle(reservation, key, response.usage, response.provider, response.model_id, request_id)
         return response
 
     def estimate_usage(
