@@ -194,3 +194,11 @@ def test_a_batch_of_spends_lands_in_one_pipeline(redis_client: Any, prefix: str)
     s.add_spend_many([("t", "p", 5, 1), ("t", "p", 7, 2), ("u", "p", 1, None)])
     assert (s.spend("t", "p"), s.spend("u", "p")) == (12, 1)
     assert s.daily_spend("t", "p") == {1: 5, 2: 7}
+
+
+def test_a_months_totals_expire_after_it_but_all_time_totals_never(redis_client: Any, prefix: str) -> None:
+    s = make(redis_client, prefix)
+    s.add_spend("t", "2026-11", 5, day=3)
+    s.add_spend("t", "all", 5)
+    assert 30 * 86400 < redis_client.ttl(f"{prefix}s:t:2026-11") <= 40 * 86400
+    assert redis_client.ttl(f"{prefix}s:t:all") == -1

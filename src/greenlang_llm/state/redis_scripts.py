@@ -74,8 +74,15 @@ end
 
 _SPEND = """
 local function add_spend(P, tenant, period, nanos, day)
-  local total = redis.call('INCRBY', P .. 's:' .. tenant .. ':' .. period, nanos)
-  if day ~= '' then redis.call('HINCRBY', P .. 'd:' .. tenant .. ':' .. period, day, nanos) end
+  local key, days = P .. 's:' .. tenant .. ':' .. period, P .. 'd:' .. tenant .. ':' .. period
+  local total = redis.call('INCRBY', key, nanos)
+  if day ~= '' then redis.call('HINCRBY', days, day, nanos) end
+  if string.match(period, '^%d%d%d%d%-%d%d$') then
+    -- a calendar month's totals outlive it by a few days, then go (no month is 40 days long,
+    -- so a live month's key never expires); other periods ("all") are kept forever
+    redis.call('EXPIRE', key, 3456000)
+    if day ~= '' then redis.call('EXPIRE', days, 3456000) end
+  end
   return total
 end
 """
