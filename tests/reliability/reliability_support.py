@@ -150,8 +150,12 @@ def gateway_config(
     max_retries: int = 1,
     budgets: Sequence[Mapping[str, Any]] = (),
     healthy_model: str = HEALTHY,
+    **server: Any,
 ) -> dict[str, Any]:
-    """Three providers (two faulted models, one healthy) on one ``default`` route, priority order."""
+    """Three providers (two faulted models, one healthy) on one ``default`` route, priority order.
+
+    ``server``: more ``[server]`` settings (e.g. ``durable_replies=True``).
+    """
 
     def provider(name: str, kind: str, model: str, url: str, priority: int) -> dict[str, Any]:
         return {
@@ -160,7 +164,8 @@ def gateway_config(
         }
 
     return {
-        "server": {"database_url": database_url, "admin_key_env": "GL_ADMIN_KEY", "shutdown_timeout": 5.0},
+        "server": {"database_url": database_url, "admin_key_env": "GL_ADMIN_KEY", "shutdown_timeout": 5.0,
+                   **server},
         "providers": [
             provider("flaky-claude", "anthropic", FAULTY_ANTHROPIC, anthropic_url, 1),
             provider("flaky-gpt", "openai", FAULTY_OPENAI, openai_url, 2),
