@@ -380,6 +380,14 @@ class CostTracker:
             raise InvalidRequestError(f"release() needs a Reservation, got {type(reservation).__name__}")
         return self._state.release(reservation.id)
 
+    def release_many(self, reservations: Iterable[Reservation]) -> list[bool]:
+        """``release`` for each reservation, in order; one round trip for a shared (Redis) state."""
+        items = list(reservations)
+        for r in items:
+            if not isinstance(r, Reservation):
+                raise InvalidRequestError(f"release_many() needs Reservations, got {type(r).__name__}")
+        return self._state.release_many([r.id for r in items])
+
     # -- reports -----------------------------------------------------------------------------------
     def get_summary(
         self,

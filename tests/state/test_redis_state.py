@@ -202,3 +202,13 @@ def test_a_months_totals_expire_after_it_but_all_time_totals_never(redis_client:
     s.add_spend("t", "all", 5)
     assert 30 * 86400 < redis_client.ttl(f"{prefix}s:t:2026-11") <= 40 * 86400
     assert redis_client.ttl(f"{prefix}s:t:all") == -1
+
+
+def test_a_batch_of_releases_is_one_pipeline_with_release_semantics(redis_client: Any, prefix: str) -> None:
+    s = make(redis_client, prefix)
+    for rid in ("a", "b", "c"):
+        assert s.try_reserve(rid, "t", "p", 10, 100, now=0, ttl_s=60)
+    assert s.begin_settle("c") is SettleOutcome.OPEN
+    assert s.release("b")
+    assert s.release_many(["a", "b", "c", "never"]) == [True, False, False, False]
+    assert s.reserved("t", now=0) == 10  # only "c", still being committed

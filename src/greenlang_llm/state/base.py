@@ -90,6 +90,10 @@ class BudgetState(ABC):
     def release(self, reservation_id: str) -> bool:
         """Free an open reservation unused; False when it was not open (a no-op)."""
 
+    def release_many(self, reservation_ids: Sequence[str]) -> list[bool]:
+        """``release`` for each id, in order; a shared state does it in one round trip."""
+        return [self.release(rid) for rid in reservation_ids]
+
     def bind_loader(self, loader: Callable[[], None]) -> None:
         """Give the state a way to rebuild itself from the ledger (``loader`` calls ``load_spend``).
 

@@ -353,6 +353,39 @@ class RedisBudgetState(RedisStateWatcher, BudgetState):
                 return hold is not None
         return self._release_in_redis(reservation_id, hold is not None)
 
+    def release_many(self, reservation_ids: Sequence[str]) -> list[bool]:
+        """One pipelined round trip for a batch (the gateway frees a ledger batch's holds at once)."""
+        if len(reservation_ids) <= 1 or self._outage:
+            return [self.release(rid) for rid in reservation_ids]
+        results: dict[int, bool] = {}
+        remote: list[tuple[int, str, bool]] = []
+        with self._lock:
+            for i, rid in enumerate(reservation_ids):
+                hold = self._holds.get(rid)
+                if hold is not None and hold.settling:
+                    results[i] = False
+                    continue
+                self._holds.pop(rid, None)
+                if rid in self._local_ids:
+                    self._local_ids.discard(rid)
+                    results[i] = True
+                else:
+                    remote.append((i, rid, hold is not None))
+        if remote:
+            pipe = self._redis.pipeline(transaction=False)
+            for _, rid, _ in remote:
+                self._s_release(args=(self.prefix, rid), client=pipe)
+            try:
+                outs: list[Any] = pipe.execute()
+            except self._errors as exc:  # replayed later; a hold not freed errs on the safe side
+                self._fail(exc)
+                with self._lock:
+                    self._pending.extend(("release", (rid,)) for _, rid, _ in remote)
+                outs = [None] * len(remote)
+            for (i, _, default), out in zip(remote, outs, strict=True):
+                results[i] = default if out is None else bool(int(out))
+        return [results[i] for i in range(len(reservation_ids))]
+
     def _release_in_redis(self, reservation_id: str, default: bool) -> bool:
         try:
             return bool(int(self._call(self._s_release, reservation_id)))
