@@ -112,13 +112,12 @@ class LedgerWriter:
                             failed.add(record["request_id"])
                             logger.exception("ledger write failed for request %s", record["request_id"])
         finally:
-            for reservation, _ in batch:
-                if reservation is None:
-                    continue
+            held = [reservation for reservation, _ in batch if reservation is not None]
+            if held:  # one call for the batch: one round trip when the budget state is shared (Redis)
                 try:
-                    self.tracker.release(reservation)
+                    self.tracker.release_many(held)
                 except Exception:
-                    logger.exception("releasing a reservation failed")
+                    logger.exception("releasing %d reservations failed", len(held))
         return failed
 
     async def drain(self) -> None:
