@@ -44,8 +44,10 @@ class SharedState:
         return {"redis": redis, "replicas": self.budget.replicas}
 
     def close(self) -> None:
+        """Flush pending limit charges, stop the watcher, close the pool (idempotent, any order)."""
         self.limits.close()
-        self.budget.close()  # closes the shared client too
+        self.budget.close()
+        self.redis.close()
 
 
 def open_shared_state(url: str, *, prefix: str = "greenlang:", **budget_options: Any) -> SharedState:
