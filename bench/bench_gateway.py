@@ -46,11 +46,13 @@ hard_limit = true
 """
 
 
-def _with_hard_budget(original: Any) -> Any:
-    """The shared gateway config plus a hard budget, so every request takes the reservation path."""
+def _with(original: Any, budget: bool, durable: bool) -> Any:
+    """The shared gateway config plus a hard budget (every request takes the reservation path)
+    and/or ``durable_replies`` (no reply before its ledger record is durable)."""
 
     def config(sim: str, port: int, db_path: Path) -> str:
-        return str(original(sim, port, db_path)) + BUDGET_BLOCK
+        text = str(original(sim, port, db_path)) + (BUDGET_BLOCK if budget else "")
+        return text.replace("[server]\n", "[server]\ndurable_replies = true\n", 1) if durable else text
 
     return config
 
@@ -189,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         "--docs", type=Path, default=None, help="rewrite the '## Gateway' section of this file"
     )
     parser.add_argument("--json", type=Path, default=None, help="write raw results here")
+    parser.add_argument("--durable", action="store_true", help="gateway with durable_replies = true")
     parser.add_argument(
         "--no-budget",
         action="store_true",
@@ -202,8 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(f"[bench-gateway] {message}", file=sys.stderr, flush=True)
 
-    if not args.no_budget:
-        cg.gateway_config = _with_hard_budget(cg.gateway_config)  # type: ignore[assignment]
+    cg.gateway_config = _with(cg.gateway_config, not args.no_budget, args.durable)  # type: ignore[assignment]
     workdir = Path(tempfile.mkdtemp(prefix="greenlang-bench-gateway-"))
     with ServerSet(workdir / "logs") as servers:
         sim = cg.start_simulator(servers)
