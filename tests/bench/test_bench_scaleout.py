@@ -1,4 +1,4 @@
-"""bench_scaleout's summary and table on made-up numbers (the run itself is `python -m bench.bench_scaleout`)."""
+"""bench_scaleout: summary, table and configs on made-up numbers (run: python -m bench.bench_scaleout)."""
 
 from __future__ import annotations
 
@@ -38,4 +38,5 @@ def test_the_gateway_config_shares_state_only_for_redis_setups() -> None:
     assert "redis_url" not in local["server"]
     assert shared["server"]["redis_prefix"] == "p:"
     assert local["budgets"][0]["hard_limit"] is True  # every request takes the reservation path
-    assert local["keys"][0]["rpm"] and local["keys"][0]["tpm"]
+    assert local["keys"][0]["rpm"]
+    assert local["keys"][0]["tpm"]
