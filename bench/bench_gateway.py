@@ -52,7 +52,8 @@ def _with(original: Any, budget: bool, durable: bool) -> Any:
 
     def config(sim: str, port: int, db_path: Path) -> str:
         text = str(original(sim, port, db_path)) + (BUDGET_BLOCK if budget else "")
-        return text.replace("[server]\n", "[server]\ndurable_replies = true\n", 1) if durable else text
+        flag = "true" if durable else "false"
+        return text.replace("[server]\n", f"[server]\ndurable_replies = {flag}\n", 1)
 
     return config
 

@@ -53,8 +53,10 @@ class ServerConfig:
     alert_webhook_url: str | None = None
     shutdown_timeout: float = 30.0
     health_check_interval: float = 30.0
-    durable_replies: bool = False
-    """True: no reply (or final stream event) goes out before its ledger record is durable."""
+    durable_replies: bool = True
+    """No reply (or final stream event) goes out before its ledger record is durable.
+
+    False trades that promise for a little latency: a kill right after a reply may lose its record."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +226,7 @@ def _server(data: Any, env: Mapping[str, str]) -> ServerConfig:
         alert_webhook_url=t.get_str("alert_webhook_url"),
         shutdown_timeout=t.get_float("shutdown_timeout", d.shutdown_timeout) or d.shutdown_timeout,
         health_check_interval=t.get_float("health_check_interval", d.health_check_interval) or 30.0,
-        durable_replies=t.get_bool("durable_replies", False),
+        durable_replies=t.get_bool("durable_replies", True),
     )
     if env.get("GREENLANG_DATABASE_URL"):
         cfg = replace(cfg, database_url=env["GREENLANG_DATABASE_URL"])

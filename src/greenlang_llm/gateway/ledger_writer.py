@@ -71,7 +71,9 @@ class LedgerWriter:
         try:
             # The gather window: under load one hand-off to the writer thread carries many
             # records (each hand-off costs a thread wake-up and GIL traffic on the hot loop).
-            await asyncio.sleep(self.window_s)
+            # A caller waiting for durability is not made to wait for company: records that
+            # arrive while the writer is busy form the next batch anyway (group commit).
+            await asyncio.sleep(0 if self._waiters else self.window_s)
             while self._queue:
                 batch, self._queue = self._queue, []
                 waiters, self._waiters = self._waiters, []
