@@ -271,9 +271,8 @@ class CostTracker:
             spends.append((r.tenant_id, _month_key(r.timestamp), r.total_cost_nanos, r.timestamp.day))
             if not self.auto_reset_budgets:
                 spends.append((r.tenant_id, _ALL, r.total_cost_nanos, None))
-        if spends:
-            self._state.add_spend_many(spends)
-        self._raise_alerts({r.tenant_id for r in kept})
+        totals = dict(zip(((t, p) for t, p, _, _ in spends), self._state.add_spend_many(spends), strict=True))
+        self._raise_alerts({r.tenant_id for r in kept}, totals)
         return len(kept)
 
     def _account(self, record: UsageRecord, reservation_id: str | None = None) -> None:
@@ -292,14 +291,23 @@ class CostTracker:
             self._state.add_spend(tenant, month, nanos, day)
 
     # -- alerts ------------------------------------------------------------------------------------
-    def _raise_alerts(self, tenants: Iterable[str]) -> None:
-        """Hand newly reached thresholds of these tenants to the dispatcher (ascending, once per period)."""
+    def _raise_alerts(
+        self, tenants: Iterable[str], totals: Mapping[tuple[str, str], int] | None = None
+    ) -> None:
+        """Hand newly reached thresholds of these tenants to the dispatcher (ascending, once per period).
+
+        ``totals``: period totals the caller just got back from the state (saves a read each).
+        """
         now = self._now()
         period = self._period(now)
         with self._lock:
             levels = {t: self._levels[t] for t in tenants if self._levels.get(t)}
         if levels:
-            checks = [(t, self._state.spend(t, period), lv) for t, lv in sorted(levels.items())]
+            known = totals or {}
+            checks = [
+                (t, known[(t, period)] if (t, period) in known else self._state.spend(t, period), lv)
+                for t, lv in sorted(levels.items())
+            ]
             self._alerts.check(period, checks, to_us(now))
 
     # -- hard budgets --------------------------------------------------------------------------------

@@ -41,10 +41,12 @@ class BudgetState(ABC):
     def add_spend(self, tenant_id: str, period: str, nanos: int, day: int | None = None) -> int:
         """Add committed spend; return the period's new total."""
 
-    def add_spend_many(self, items: Sequence[tuple[str, str, int, int | None]]) -> None:
-        """``add_spend`` for each (tenant, period, nanos, day), in order; a shared state: one trip."""
-        for tenant_id, period, nanos, day in items:
-            self.add_spend(tenant_id, period, nanos, day)
+    def add_spend_many(self, items: Sequence[tuple[str, str, int, int | None]]) -> list[int]:
+        """``add_spend`` for each (tenant, period, nanos, day), in order (a shared state: one trip).
+
+        Returns each item's new period total, as ``add_spend`` does.
+        """
+        return [self.add_spend(tenant_id, period, nanos, day) for tenant_id, period, nanos, day in items]
 
     @abstractmethod
     def spend(self, tenant_id: str, period: str) -> int: ...

@@ -170,23 +170,23 @@ class RedisBudgetState(RedisStateWatcher, BudgetState):
                 self._fail(exc)
         return self._queue("add", args, tenant_id, period, nanos)
 
-    def add_spend_many(self, items: Sequence[tuple[str, str, int, int | None]]) -> None:
+    def add_spend_many(self, items: Sequence[tuple[str, str, int, int | None]]) -> list[int]:
         """One pipelined round trip for a batch (the gateway's ledger batches land here)."""
         if len(items) == 1 or self._outage:
-            for tenant_id, period, nanos, day in items:
-                self.add_spend(tenant_id, period, nanos, day)
-            return
+            return [self.add_spend(tenant_id, period, nanos, day) for tenant_id, period, nanos, day in items]
         pipe = self._redis.pipeline(transaction=False)
         for tenant_id, period, nanos, day in items:
             day_arg = "" if day is None else day
             self._s_add(args=(self.prefix, tenant_id, period, int(nanos), day_arg), client=pipe)
         try:
-            pipe.execute()
+            return [int(total) for total in pipe.execute()]
         except self._errors as exc:  # unknown how many landed: queue them all (an over-count at worst)
             self._fail(exc)
-            for tenant_id, period, nanos, day in items:
+            return [
                 self._queue("add", (tenant_id, period, int(nanos), "" if day is None else day),
-                            tenant_id, period, nanos)  # fmt: skip
+                            tenant_id, period, nanos)
+                for tenant_id, period, nanos, day in items
+            ]  # fmt: skip
 
     def _queue(self, op: str, args: tuple[Any, ...], tenant_id: str, period: str, nanos: int) -> int:
         """Keep a spend for the replay; if the outage ended meanwhile, write it to Redis now."""
