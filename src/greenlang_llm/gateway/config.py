@@ -71,6 +71,10 @@ class ProviderConfig:
     timeout: float = 60.0
     api_key: str | None = field(default=None, repr=False)
     """Resolved from ``api_key_env`` at load time; never printed (``repr=False``)."""
+    first_token_timeout: float | None = None
+    """Streams: seconds to the first text delta (None: ``timeout``); see docs/streaming.md."""
+    idle_timeout: float | None = None
+    """Streams: longest gap between two text deltas (None: ``timeout``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +83,15 @@ class RouteConfig:
     providers: tuple[str, ...]
     strategy: str = "priority"
     max_retries: int | None = None
+    first_token_timeout: float | None = None
+    """Streams on this route: tighter than the providers' own when set (docs/streaming.md)."""
+    idle_timeout: float | None = None
+    buffer_first_tokens: int = 0
+    """Hold back the first N text deltas so a failure among them still fails over."""
+
+    @property
+    def guards_streams(self) -> bool:
+        return bool(self.first_token_timeout or self.idle_timeout or self.buffer_first_tokens)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +275,8 @@ def _provider(data: Any, i: int, env: Mapping[str, str]) -> ProviderConfig:
         max_retries=t.get_int("max_retries", 1, low=0, high=10) or 0,
         timeout=t.get_float("timeout", 60.0) or 60.0,
         api_key=_env(env, f"providers[{i}].api_key_env", api_key_env) if api_key_env else None,
+        first_token_timeout=t.get_float("first_token_timeout", None),
+        idle_timeout=t.get_float("idle_timeout", None),
     )
     t.finish()
     return cfg
@@ -286,6 +301,9 @@ def _route(data: Any, i: int, provider_names: set[str]) -> RouteConfig:
         providers=tuple(providers),
         strategy=strategy,
         max_retries=t.get_int("max_retries", None, low=0, high=20),
+        first_token_timeout=t.get_float("first_token_timeout", None),
+        idle_timeout=t.get_float("idle_timeout", None),
+        buffer_first_tokens=t.get_int("buffer_first_tokens", 0, low=0, high=10_000) or 0,
     )
     t.finish()
     return cfg

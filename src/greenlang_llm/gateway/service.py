@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import BudgetExceededError, InvalidRequestError
 from .._types import GenerationRequest, GenerationResponse, TokenUsage
-from .config import GatewayConfig, ProviderConfig
+from .config import GatewayConfig, ProviderConfig, RouteConfig
 from .errors import ApiError, model_not_found, rate_limited
 from .keys import KeyStore, VirtualKey
 from .ledger_writer import LedgerWriter
@@ -90,6 +90,8 @@ def build_provider(cfg: ProviderConfig) -> BaseLLMProvider:
         "max_retries": cfg.max_retries,
         "timeout": cfg.timeout,
         "base_url": cfg.base_url,
+        "first_token_timeout": cfg.first_token_timeout,
+        "idle_timeout": cfg.idle_timeout,
     }
     if cfg.type == "anthropic":
         from ..providers.anthropic_provider import AnthropicProvider
@@ -131,21 +133,31 @@ class GatewayService:
                 self.providers[pcfg.name] = build_provider(pcfg)
         priority = {p.name: p.priority for p in config.providers}
 
-        def router(strategy: str, names: tuple[str, ...], max_retries: int | None) -> LLMRouter:
+        def router(
+            strategy: str, names: tuple[str, ...], max_retries: int | None, route: RouteConfig | None = None
+        ) -> LLMRouter:
             r = LLMRouter(
                 strategy=RoutingStrategy(strategy),
                 max_retries=max(0, len(names) - 1) if max_retries is None else max_retries,
                 breaker_store=shared.breakers if shared else None,
             )
             for name in names:
-                r.register_provider(name, self.providers[name], priority=priority[name])
+                provider = self.providers[name]
+                if route is not None and route.guards_streams:  # the route's own stream limits
+                    from ..providers.stream_guard import StreamGuard
+
+                    provider = StreamGuard(
+                        provider, first_token_timeout=route.first_token_timeout,
+                        idle_timeout=route.idle_timeout, buffer_first_tokens=route.buffer_first_tokens,
+                    )
+                r.register_provider(name, provider, priority=priority[name])
             return r
 
         self.targets: dict[str, Target] = {}
         for route in config.routes:
             self.targets[route.name] = Target(
                 route.name,
-                router(route.strategy, route.providers, route.max_retries),
+                router(route.strategy, route.providers, route.max_retries, route),
                 tuple((n, self.providers[n]) for n in route.providers),
                 True,
             )

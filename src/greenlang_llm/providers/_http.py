@@ -522,15 +522,17 @@ class HttpProvider(BaseLLMProvider):
         async def attempt() -> tuple[SSEReader, str | None]:
             await self._throttle(debit)
             limit = self._attempt_timeout(self.first_token_timeout, deadline)
+            # one clock for opening and the first delta: first_token_timeout is the whole wait
+            first_by = self._clock() + limit
             resp = await self._open_stream(url, headers, body, deadline)
             reader = SSEReader(resp, self._new_stream_parser(), self.name)
             try:
-                async with asyncio.timeout(limit):
+                async with asyncio.timeout(max(0.0, first_by - self._clock())):
                     return reader, await reader.next_text()
             except TimeoutError:
                 reader.close()
                 raise ProviderTimeoutError(
-                    f"{self.name}: no stream data within {limit:g}s", provider=self.name
+                    f"{self.name}: no stream data within {limit:g}s (first_token_timeout)", provider=self.name
                 ) from None
             except BaseException as exc:
                 reader.close()
@@ -542,18 +544,21 @@ class HttpProvider(BaseLLMProvider):
             reader, text = await attempt()
         except ProviderError as error:
             reader, text = await self._retry(attempt, error, deadline, "stream")
+        idle = self.idle_timeout
         try:
             while text is not None:
                 yield StreamChunk(text, provider=self.display_name, model_id=self.model_id)
+                # idle_timeout bounds the gap between two deltas (pings and empty events do not
+                # reset it, unlike the socket read timeout), capped by the call's deadline
+                wait = idle if deadline is None else min(idle, deadline - self._clock())
                 try:
-                    if deadline is None:
+                    async with asyncio.timeout(max(0.0, wait)):
                         text = await reader.next_text()
-                    else:
-                        async with asyncio.timeout(max(0.0, deadline - self._clock())):
-                            text = await reader.next_text()
                 except TimeoutError:
+                    what = "idle timeout" if wait >= idle else "call deadline passed"
                     raise StreamInterruptedError(
-                        f"{self.name}: call deadline passed mid-stream", provider=self.name,
+                        f"{self.name}: stream stalled: no data for {max(0.0, wait):g}s ({what}) after "
+                        f"{len(reader.parser.text)} characters", provider=self.name,
                         partial_text=reader.parser.text,
                     ) from None
                 except ProviderError as error:
