@@ -67,6 +67,8 @@ class ModelBehaviour:
     cache_write_tokens: int = 0
     context_window: int = 200_000
     """Input tokens above this answer the API's context-length 400."""
+    echo_words: int = 0
+    """A continuation of an assistant prefill first repeats the prefill's last N words (see replies.py)."""
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -14,6 +14,13 @@ Tests assert exact token counts, so nothing here is random:
 - ``finish_reason`` is ``length`` when ``max_tokens < reply_tokens``, else ``stop``;
   a stop sequence equal to one of the words ends the reply just before that word
   (``stop_sequence``).
+- **Continuation**: when the last message is the assistant's and its text (trailing
+  whitespace ignored) is a whole-word prefix of the reply the request *without* it
+  would get, the reply is the rest of that reply: words ``k .. k + max_tokens`` after
+  the ``k`` prefilled words, each with its leading space, finish ``length`` only if
+  that still stops short of ``reply_tokens``. A model's ``echo_words = n`` makes the
+  continuation first repeat the prefill's last ``n`` words (as real models sometimes
+  do). Any other trailing assistant message is just part of the prompt.
 - input tokens = the count above + ``cache_read_tokens`` + ``cache_write_tokens`` of
   the model (a simulated cached prefix), which are reported as cache reads/writes.
 """
@@ -77,10 +84,34 @@ def _words(request: GenerationRequest, model: str, n: int) -> list[str]:
     return [VOCAB[(digest[i % 32] + 7 * (i // 32)) % 64] for i in range(n)]
 
 
+def _continuation(request: GenerationRequest, model: str, behaviour: ModelBehaviour) -> list[str] | None:
+    """The words after a prefill that starts the reply the request without it would get; else None."""
+    messages = request.to_messages()
+    if len(messages) < 2 or messages[-1]["role"] != "assistant":
+        return None
+    prefill = message_text(messages[-1]["content"]).rstrip()
+    if not prefill:
+        return None
+    base = GenerationRequest(messages=messages[:-1], system=request.system, max_tokens=behaviour.reply_tokens)
+    full = _words(base, model, behaviour.reply_tokens)
+    done = prefill.split(" ")
+    if full[: len(done)] != done:
+        return None
+    rest = full[len(done) : len(done) + request.max_tokens]
+    echo = done[len(done) - min(behaviour.echo_words, len(done)) :] if behaviour.echo_words else []
+    return echo + rest
+
+
 def make_reply(request: GenerationRequest, model: str, behaviour: ModelBehaviour) -> Reply:
     n = min(request.max_tokens, behaviour.reply_tokens)
     finish = "length" if request.max_tokens < behaviour.reply_tokens else "stop"
-    words = _words(request, model, n)
+    continued = _continuation(request, model, behaviour)
+    if continued is not None:
+        done = len(message_text(request.to_messages()[-1]["content"]).rstrip().split(" "))
+        finish = "length" if done + request.max_tokens < behaviour.reply_tokens else "stop"
+        words = continued
+    else:
+        words = _words(request, model, n)
     stop_sequence = None
     if request.stop:
         stops = set(request.stop)
@@ -88,7 +119,10 @@ def make_reply(request: GenerationRequest, model: str, behaviour: ModelBehaviour
             if word in stops:
                 words, finish, stop_sequence = words[:i], "stop_sequence", word
                 break
-    pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
+    if continued is not None:  # every continued word follows the prefill's last word: each has its space
+        pieces = [" " + w for w in words]
+    else:
+        pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
     read, write = behaviour.cache_read_tokens, behaviour.cache_write_tokens
     input_tokens = count_input_tokens(request) + read + write
     usage = TokenUsage(

@@ -1,0 +1,170 @@
+"""Mid-stream continuation: finish a cut stream on another provider as one seamless answer.
+
+When a stream breaks after text reached the caller, the router asks the next
+provider for the *same* request plus the delivered text as an assistant prefill
+(:func:`prefill_request`). Three things make the join invisible to the caller:
+
+- **The prefill has no trailing whitespace.** Anthropic rejects a final assistant
+  turn ending in whitespace, and a model continues a word boundary better when it
+  supplies the space itself. Whitespace the caller already received is remembered,
+  so a continuation that starts with a space does not print a second one.
+- **A repeated opening is dropped** (:class:`Seam`). Models often restart a
+  continuation by repeating the last few words ("... the quick brown" → " brown fox").
+  The seam holds the continuation's first ``SEAM_HOLD`` characters back, finds the
+  longest overlap that is whole words on both sides and at least
+  ``MIN_OVERLAP`` words (a single repeated word, "very very", is more often real
+  text than an echo), and drops it.
+- **One usage for the caller.** :func:`combine` sums tokens and costs of every
+  upstream call of the answer into a :class:`SplitUsage` that still lists each
+  call (provider, model, usage), so metrics and the gateway's ledger can attribute
+  each part to the provider that produced it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from ._types import GenerationRequest, Message, TokenUsage
+
+__all__ = ["MIN_OVERLAP", "SEAM_HOLD", "Seam", "SplitUsage", "UsagePart", "combine", "estimate_part",
+           "prefill_request"]
+
+logger = logging.getLogger(__name__)
+
+SEAM_HOLD = 48
+"""Characters of a continuation held back to find a repeated opening (or the whole reply if shorter)."""
+MIN_OVERLAP = 2
+"""Fewest whole words an overlap must have to be treated as an echo (one repeated word is too often real)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UsagePart:
+    """One upstream call's share of an answer: who produced it and what it cost."""
+
+    provider: str
+    model_id: str
+    usage: TokenUsage
+
+
+@dataclass(slots=True)
+class SplitUsage(TokenUsage):
+    """The sum over several upstream calls, with ``parts`` naming each call (oldest first)."""
+
+    parts: tuple[UsagePart, ...] = field(default=())
+
+
+def combine(parts: list[UsagePart]) -> TokenUsage:
+    """One usage for the caller: tokens and costs of every part; estimated if any part is."""
+    if len(parts) == 1:
+        return parts[0].usage
+    total = SplitUsage(0, 0, 0, parts=tuple(parts))
+    for part in parts:
+        u = part.usage
+        total.input_tokens += u.input_tokens
+        total.output_tokens += u.output_tokens
+        total.total_tokens += u.total_tokens
+        total.input_cost_usd += u.input_cost_usd
+        total.output_cost_usd += u.output_cost_usd
+        total.total_cost_usd += u.total_cost_usd
+        total.cache_read_tokens += u.cache_read_tokens
+        total.cache_write_tokens += u.cache_write_tokens
+        total.estimated = total.estimated or u.estimated
+    # float sums of exact per-part costs: round to the ledger's nano-dollar grain
+    total.input_cost_usd = round(total.input_cost_usd, 9)
+    total.output_cost_usd = round(total.output_cost_usd, 9)
+    total.total_cost_usd = round(total.total_cost_usd, 9)
+    return total
+
+
+def estimate_part(provider_name: str, model_id: str, request: GenerationRequest, text: str,
+                  count_prompt: int | None) -> TokenUsage:
+    """Usage of a call that broke before reporting its own: local counts, priced, ``estimated``."""
+    try:
+        from .pricing import price_usage
+        from .tokens import count_text_tokens
+
+        output = count_text_tokens(text, model_id) if text else 0
+        return price_usage(provider_name, model_id, count_prompt or 0, output, estimated=True)
+    except Exception:
+        logger.warning("could not price the interrupted part of a stream", exc_info=True)
+        words = len(text.split())
+        return TokenUsage(count_prompt or 0, words, (count_prompt or 0) + words, estimated=True)
+
+
+def prefill_request(request: GenerationRequest, delivered: str, output_tokens: int) -> GenerationRequest:
+    """``request`` plus ``delivered`` as the unfinished assistant turn; ``max_tokens`` less the used ones."""
+    messages: list[Message] = [dict(m) for m in request.to_messages()]
+    messages.append({"role": "assistant", "content": delivered.rstrip()})
+    return GenerationRequest(
+        messages=messages,
+        system=request.system,
+        temperature=request.temperature,
+        max_tokens=max(1, request.max_tokens - output_tokens),
+        stop=list(request.stop) if request.stop else None,
+        metadata=dict(request.metadata),
+        timeout=request.timeout,
+    )
+
+
+def _word_char(c: str) -> bool:
+    return c.isalnum() or c == "_"
+
+
+class Seam:
+    """Joins a continuation onto ``delivered``: drops a repeated opening and doubled whitespace.
+
+    Feed it the continuation's deltas; it returns the text to pass on (possibly "")
+    until ``SEAM_HOLD`` characters were seen, then passes everything through.
+    Call :meth:`flush` when the continuation ends to release what it still holds.
+    """
+
+    __slots__ = ("_delivered", "_held", "_open")
+
+    def __init__(self, delivered: str) -> None:
+        self._delivered = delivered
+        self._held = ""
+        self._open = False
+
+    def feed(self, text: str) -> str:
+        if self._open:
+            return text
+        self._held += text
+        if len(self._held) < SEAM_HOLD:
+            return ""
+        return self.flush()
+
+    def flush(self) -> str:
+        if self._open:
+            return ""
+        self._open = True
+        text, self._held = self._held, ""
+        return self._join(text)
+
+    def _join(self, text: str) -> str:
+        delivered = self._delivered
+        cut = self._overlap(text)
+        if cut:
+            text = text[cut:]
+        if delivered[-1:].isspace() and text[:1].isspace():
+            text = text.lstrip()
+        return text
+
+    def _overlap(self, text: str) -> int:
+        """Length of the longest prefix of ``text`` that ``delivered`` ends with, on word boundaries."""
+        delivered = self._delivered.rstrip()
+        body = text.lstrip()
+        lead = len(text) - len(body)
+        best = 0
+        for end in range(len(body), 0, -1):
+            if end < len(body) and _word_char(body[end - 1]) and _word_char(body[end]):
+                continue  # not a word end in the continuation
+            piece = body[:end].rstrip()
+            if len(piece.split()) < MIN_OVERLAP or not delivered.endswith(piece):
+                continue
+            start = len(delivered) - len(piece)
+            if start > 0 and _word_char(delivered[start - 1]) and _word_char(piece[0]):
+                continue  # not a word start in what was delivered
+            best = lead + len(piece)
+            break
+        return best
