@@ -118,21 +118,22 @@ def _check_ledger(ledger_url: str) -> list[str]:
     return ids
 
 
-DEFAULT_LOSES = (
-    "default [server] durable_replies = false: the gateway replies before the reply's ledger record "
+OPT_OUT_LOSES = (
+    "durable_replies=false (opt-out): the gateway replies before the reply's ledger record "
     "is durable (the record waits for the next batched write), so a SIGKILL in that window loses "
-    "acknowledged requests (documented trade-off in docs/gateway.md; issue 11 asks for no loss)"
+    "acknowledged requests (the documented trade-off of opting out, docs/gateway.md)"
 )
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("durable", [True, False], ids=["durable_replies", "default"])
+@pytest.mark.parametrize("durable", [True, False], ids=["durable_replies", "durable_replies=false (opt-out)"])
 async def test_sigkill_under_load_leaves_a_whole_ledger_that_restarts(
     tmp_path: Path, ledger_url: str, durable: bool
 ) -> None:
     """Natural load, then SIGKILL: the ledger is intact, rows are whole and unique, the gateway
-    restarts. With ``durable_replies`` every reply the client received completely is recorded; by
-    default that depends on where the kill lands (the deterministic test below pins it down)."""
+    restarts. With ``durable_replies`` (the default) every reply the client received completely is
+    recorded; with durable_replies=false (opt-out) that depends on where the kill lands (the
+    deterministic test below pins it down)."""
     async with Simulator(SimulatorConfig(seed=SEED)) as sim:
         config = gateway_config(sim.anthropic_base_url, sim.openai_base_url,
                                 database_url=ledger_url, timeout=10.0, durable_replies=durable)
@@ -158,7 +159,8 @@ async def test_sigkill_under_load_leaves_a_whole_ledger_that_restarts(
     ids = _check_ledger(ledger_url)
     assert after_restart in ids
     missing = complete - set(ids)
-    print(f"\ncrash durability ({ledger_url.split(':')[0]}, {'durable_replies' if durable else 'default'}): "
+    variant = "durable_replies" if durable else "durable_replies=false (opt-out)"
+    print(f"\ncrash durability ({ledger_url.split(':')[0]}, {variant}): "
           f"complete responses={len(complete)} cut={cut} ledger rows={len(ids)} "
           f"acknowledged but missing={len(missing)}")
     if durable:
@@ -171,8 +173,8 @@ _BODY = {"model": "default", "max_tokens": 8, "messages": [{"role": "user", "con
 
 @pytest.mark.parametrize(
     "durable",
-    [True, pytest.param(False, marks=pytest.mark.xfail(strict=True, reason=DEFAULT_LOSES))],
-    ids=["durable_replies", "default"],
+    [True, pytest.param(False, marks=pytest.mark.xfail(strict=True, reason=OPT_OUT_LOSES))],
+    ids=["durable_replies", "durable_replies=false (opt-out)"],
 )
 async def test_no_reply_is_acknowledged_before_its_ledger_record_is_durable(
     tmp_path: Path, durable: bool
