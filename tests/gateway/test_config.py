@@ -84,6 +84,10 @@ def test_missing_provider_api_key_env_names_the_variable() -> None:
             ),
             "budgets[0].alert_thresholds: must be ascending",
         ),
+        (lambda d: d["server"].update(header_timeout=0), "server.header_timeout: must be a finite number"),
+        (lambda d: d["server"].update(body_timeout="5"), "server.body_timeout: must be a number"),
+        (lambda d: d["server"].update(max_header_bytes=10), "server.max_header_bytes: must be at least 1024"),
+        (lambda d: d["server"].update(limit_concurrency=-1), "server.limit_concurrency: must be at least 0"),
         (lambda d: d.update(providers=[]), "providers: at least one"),
         (lambda d: d.update(extra={}), "extra: unknown key"),
     ],
@@ -121,3 +125,14 @@ def test_example_config_in_repo_is_valid() -> None:
     }
     config = load_config(example, env)
     assert config.routes
+
+
+def test_slow_client_limits_default_and_zero_concurrency_means_no_limit() -> None:
+    server = parse_config(config_dict(), ENV).server
+    assert (server.header_timeout, server.body_timeout) == (5.0, 5.0)
+    assert (server.max_header_bytes, server.limit_concurrency) == (65536, 1000)
+    data = config_dict()
+    data["server"].update(header_timeout=2.5, body_timeout=30, max_header_bytes=8192, limit_concurrency=0)
+    server = parse_config(data, ENV).server
+    assert (server.header_timeout, server.body_timeout) == (2.5, 30.0)
+    assert (server.max_header_bytes, server.limit_concurrency) == (8192, None)

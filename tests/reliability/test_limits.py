@@ -1,10 +1,11 @@
 """Limits at the edge: oversized bodies and slow (slow-loris) clients, against ``greenlang-llm serve``.
 
 The gateway runs as the CLI runs it (uvicorn + uvloop + httptools, a subprocess), because
-these limits live in the server stack as much as in the app. What uvicorn offers here:
-``timeout_keep_alive`` (5 s: closes a connection idle *after* a response), ``limit_concurrency``
-(not set by ``serve``), and for the h11 parser only ``h11_max_incomplete_event_size``; there is
-no timeout for a request's headers or body, and httptools takes headers of any size.
+these limits live in the server stack as much as in the app. uvicorn alone bounds only the
+idle time *after* a response (``timeout_keep_alive``); ``serve`` adds, with its guarded
+httptools protocol (gateway/http_guard.py), deadlines for a request's headers and body
+(``[server] header_timeout`` / ``body_timeout``, 408), a cap on header bytes
+(``max_header_bytes``, 431) and ``limit_concurrency``; these tests run with the defaults.
 """
 
 from __future__ import annotations
@@ -93,12 +94,6 @@ async def _held_for(port: int, first: bytes, trickle: bytes, limit: float) -> fl
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="no slow-loris protection: uvicorn has no header/body read timeout and `serve` sets no "
-    "limit_concurrency; a connection that sends nothing, trickles headers, or trickles its body is "
-    "held forever (cli/serve.py uvicorn.run; gateway/handler.py read_body awaits receive() unbounded)",
-)
 async def test_slow_clients_are_cut_off(gateway: GatewayProcess) -> None:
     head = b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n"
     body_head = (
@@ -115,11 +110,6 @@ async def test_slow_clients_are_cut_off(gateway: GatewayProcess) -> None:
     assert body is not None, "a body trickled one byte every 0.5 s is never cut off"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="httptools (the CLI's parser) accepts request headers of any size: uvicorn's header limit "
-    "(h11_max_incomplete_event_size) applies to h11 only; a 4 MiB header is read and answered",
-)
 async def test_huge_request_headers_are_refused(gateway: GatewayProcess) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
     try:

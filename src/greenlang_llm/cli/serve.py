@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ..gateway.app import create_app
+    from ..gateway.http_guard import guarded_protocol
 
     try:
         app = create_app(config, freeze_gc=True)
@@ -58,12 +59,20 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if config.admin_key_sha256 is None:
         logger.warning("admin API disabled: %s is not set", config.server.admin_key_env)
+    server = config.server
     uvicorn.run(
         app,
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        # httptools with deadlines for a request's head and body and a cap on its head (slow clients)
+        http=guarded_protocol(
+            header_timeout=server.header_timeout,
+            body_timeout=server.body_timeout,
+            max_header_bytes=server.max_header_bytes,
+        ),
+        ws="none",  # the gateway serves no websockets; an upgrade request is plain HTTP to it
+        limit_concurrency=server.limit_concurrency,
         lifespan="on",
         access_log=False,
         timeout_graceful_shutdown=int(config.server.shutdown_timeout),

@@ -53,6 +53,14 @@ class ServerConfig:
     alert_webhook_url: str | None = None
     shutdown_timeout: float = 30.0
     health_check_interval: float = 30.0
+    header_timeout: float = 5.0
+    """Seconds from a connection's start (or a request's first byte) to the end of its headers (408)."""
+    body_timeout: float = 5.0
+    """Seconds from the end of a request's headers to the end of its body, the whole body (408)."""
+    max_header_bytes: int = 65_536
+    """Request line plus headers; more is refused with 431."""
+    limit_concurrency: int | None = 1000
+    """Open connections (or running requests) past which uvicorn answers 503; 0 in the file: no limit."""
     durable_replies: bool = True
     """No reply (or final stream event) goes out before its ledger record is durable.
 
@@ -239,6 +247,10 @@ def _server(data: Any, env: Mapping[str, str]) -> ServerConfig:
         alert_webhook_url=t.get_str("alert_webhook_url"),
         shutdown_timeout=t.get_float("shutdown_timeout", d.shutdown_timeout) or d.shutdown_timeout,
         health_check_interval=t.get_float("health_check_interval", d.health_check_interval) or 30.0,
+        header_timeout=t.get_float("header_timeout", d.header_timeout) or d.header_timeout,
+        body_timeout=t.get_float("body_timeout", d.body_timeout) or d.body_timeout,
+        max_header_bytes=t.get_int("max_header_bytes", d.max_header_bytes, low=1024) or d.max_header_bytes,
+        limit_concurrency=t.get_int("limit_concurrency", d.limit_concurrency, low=0) or None,
         durable_replies=t.get_bool("durable_replies", True),
     )
     if env.get("GREENLANG_DATABASE_URL"):

@@ -1,0 +1,194 @@
+"""Slow and oversized clients, cut off where the bytes arrive: uvicorn's httptools protocol, guarded.
+
+uvicorn bounds only the idle time *after* a response (``timeout_keep_alive``). A client that
+connects and sends nothing, trickles its headers, or trickles its body holds a connection
+(and, once the headers are in, an app task waiting on ``receive()``) forever; and httptools
+buffers request headers of any size. Those are properties of the connection, so they are
+enforced in the protocol, before the app sees a request:
+
+- ``header_timeout``: from the connection's start (or a request's first byte) to the end of
+  its headers. Expiry answers ``408`` and closes.
+- ``body_timeout``: from the end of the headers to the end of the body (the whole body, not
+  the gap between reads: a byte every second would otherwise never expire). Expiry answers
+  ``408`` (or only closes, if the app has already answered) and closes.
+- ``max_header_bytes``: request line plus headers. Over it: ``431`` and close, counted as the
+  bytes arrive so a huge header is refused before it is buffered whole.
+
+Nothing is timed while the server, not the client, is the slow side: the timers stop when the
+body is complete, so a long upstream call or a long stream is never cut; and a pipelined
+request's clock is pushed back while an earlier response on the connection is still running.
+
+Subclasses uvicorn's ``HttpToolsProtocol`` (checked against uvicorn 0.54; the callbacks used
+are the httptools parser's: ``on_message_begin``, ``on_url``, ``on_header``,
+``on_headers_complete``, ``on_body``, ``on_message_complete``, plus ``on_response_complete``).
+tests/gateway/test_http_guard.py pins the behaviour against the installed version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+__all__ = ["GuardedHttpToolsProtocol", "guarded_protocol"]
+
+_408 = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 16\r\nconnection: close\r\n\r\nRequest Timeout\n"
+)
+_431 = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 32\r\nconnection: close\r\n\r\nRequest Header Fields Too Large\n"
+)
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """``HttpToolsProtocol`` with head and body deadlines and a head size cap (class attributes)."""
+
+    header_timeout: float = 5.0
+    body_timeout: float = 5.0
+    max_header_bytes: int = 65536
+
+    _timer: asyncio.TimerHandle | None = None
+    _phase = ""  # "head" while a request's head is arriving, "body" while its body is, else ""
+    _head_bytes = 0  # raw bytes received while in "head" (an upper bound of the head's size)
+    _parsed_head = 0  # exact size of the parsed request line and headers
+    _refused = False  # answered 408/431: everything after is dropped
+
+    # ---------------------------------------------------------------- timers
+
+    def _arm(self, phase: str, delay: float) -> None:
+        self._disarm()
+        self._phase = phase
+        self._timer = self.loop.call_later(delay, self._expired)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._phase = ""
+
+    def _responding(self) -> bool:
+        """An app is running for a request on this connection and has not finished its response."""
+        cycle = self.cycle
+        return cycle is not None and not cycle.response_complete
+
+    def _expired(self) -> None:
+        self._timer = None
+        if self.transport is None or self.transport.is_closing():
+            return
+        phase = self._phase
+        if phase == "head" and self._responding():
+            # a pipelined request's head, behind a response still running: the server is the slow side
+            self._arm("head", self.header_timeout)
+            return
+        if phase == "body" and self.cycle is not None and self.cycle.response_started:
+            if not self.cycle.response_complete:  # the app answers before reading it all: let it finish
+                self._arm("body", self.body_timeout)
+                return
+            self._refuse(b"")  # answered already; the client is still trickling a body nobody reads
+            return
+        self._refuse(_408)
+
+    def _refuse(self, response: bytes) -> None:
+        """Answer ``response`` unless another response is on the wire, then close the connection."""
+        in_head = self._phase == "head" or self.cycle is None
+        self._disarm()
+        self._refused = True
+        # in the head, ``cycle`` is the previous request (a pipelined one may still be answering);
+        # in the body, it is this request, and the app may have started its answer
+        busy = self._responding() if in_head else self.cycle.response_started
+        if response and not busy:
+            self.transport.write(response)
+        self.transport.close()
+
+    # ---------------------------------------------------------------- connection
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm("head", self.header_timeout)  # a connection that never sends a request
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        super().data_received(data)
+        if self._phase == "head" and not self._refused and not self.transport.is_closing():
+            self._head_bytes += len(data)
+            if self._head_bytes > self.max_header_bytes:
+                self._refuse(_431)
+
+    # ---------------------------------------------------------------- parser callbacks
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_bytes = 0
+        self._parsed_head = 0
+        self._arm("head", self.header_timeout)
+
+    def on_url(self, url: bytes) -> None:
+        self._parsed_head += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._parsed_head += len(name) + len(value) + 4  # ": " and CRLF
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        if self._refused:
+            return
+        if self._parsed_head > self.max_header_bytes:  # the whole head came in one read
+            self._refuse(_431)
+            return
+        self._disarm()
+        super().on_headers_complete()
+        if not self._queued(self.cycle):
+            self._arm("body", self.body_timeout)
+
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if self._refused:
+            return
+        if self._phase == "body":
+            self._disarm()
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # a pipelined request starts now; its body (paused until now) is timed from here
+        cycle = self.cycle
+        if (
+            not self._refused
+            and self._phase == ""
+            and cycle is not None
+            and cycle.more_body
+            and not cycle.response_complete
+            and not self._queued(cycle)
+            and not self.transport.is_closing()
+        ):
+            self._arm("body", self.body_timeout)
+
+    def _queued(self, cycle: Any) -> bool:
+        return any(queued is cycle for queued, _ in self.pipeline)
+
+
+def guarded_protocol(
+    *, header_timeout: float, body_timeout: float, max_header_bytes: int
+) -> type[GuardedHttpToolsProtocol]:
+    """A protocol class for ``uvicorn.run(http=...)`` with these limits."""
+    return type(
+        "GuardedHttpToolsProtocol",
+        (GuardedHttpToolsProtocol,),
+        {
+            "header_timeout": header_timeout,
+            "body_timeout": body_timeout,
+            "max_header_bytes": max_header_bytes,
+        },
+    )
