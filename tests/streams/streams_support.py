@@ -66,7 +66,8 @@ class Shape:
 def _shape(name: str, model_kind: str = "plain", **request: Any) -> Shape:
     def build(api: str) -> tuple[str, GenerationRequest]:
         cached = model_kind == "cached"
-        model = (CLAUDE_CACHED if cached else CLAUDE) if api == "anthropic" else (GPT_CACHED if cached else GPT)
+        claude, gpt = (CLAUDE_CACHED, GPT_CACHED) if cached else (CLAUDE, GPT)
+        model = claude if api == "anthropic" else gpt
         return model, GenerationRequest(**request)
 
     return Shape(name, build)
@@ -96,8 +97,10 @@ SHAPES: list[Shape] = [
     _shape("punctuation", prompt="?!... ;; -- (a) [b] {c} <d> 'e' \"f\""),
     _shape("short", prompt="?"),
     _shape("newlines", prompt="line one\nline two\n\nline four\n"),
-    _shape("assistant_last_turn_user", messages=[*_TURNS, {"role": "assistant", "content": "It"},
-                                                 {"role": "user", "content": "continue"}]),
+    _shape(
+        "assistant_last_turn_user",
+        messages=[*_TURNS, {"role": "assistant", "content": "It"}, {"role": "user", "content": "continue"}],
+    ),
     _shape("cached_unicode", "cached", prompt="Résumé: naïve café — ☕"),
     _shape("big_max_tokens", "cached", prompt="Everything", max_tokens=4096),
 ]
@@ -146,8 +149,9 @@ async def usage_dropping_proxy(upstream_base: str) -> AsyncIterator[str]:
         body = orjson.loads(await request.read())
         body.pop("stream_options", None)
         headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type")}
-        async with session.post(upstream_base + request.path[3:], data=orjson.dumps(body),
-                                headers=headers) as up:
+        async with session.post(
+            upstream_base + request.path[3:], data=orjson.dumps(body), headers=headers
+        ) as up:
             out = web.StreamResponse(status=up.status, headers={"content-type": up.headers["content-type"]})
             await out.prepare(request)
             async for piece in up.content.iter_any():
@@ -167,3 +171,115 @@ async def usage_dropping_proxy(upstream_base: str) -> AsyncIterator[str]:
     finally:
         await runner.cleanup()
         await session.close()
+
+
+# --- the gateway in front of the simulator --------------------------------------------------------------
+
+ACME_KEY = "sk-gl-acme-streams-0123"
+GATEWAY_ENV = {"ACME_KEY": ACME_KEY, "SIM_KEY": SIM_KEY, "GREENLANG_ADMIN_KEY": "sk-gl-admin-streams-0123"}
+PROVIDER_NAMES = {CLAUDE: "claude", CLAUDE_CACHED: "claude_cached", GPT: "gpt", GPT_CACHED: "gpt_cached"}
+
+
+def gateway_config(
+    sim: Simulator,
+    extra_providers: list[dict[str, Any]] | None = None,
+    provider_changes: dict[str, Any] | None = None,
+    routes: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One provider per simulator model (model-id targets: one provider, nothing to fail over to),
+    plus ``routes``; ``provider_changes`` apply to every provider (e.g. ``idle_timeout``)."""
+    providers = []
+    for model, name in PROVIDER_NAMES.items():
+        api = "anthropic" if model.startswith("claude") else "openai"
+        base = sim.anthropic_base_url if api == "anthropic" else sim.openai_base_url
+        providers.append(
+            {
+                "name": name,
+                "type": api,
+                "model_id": model,
+                "base_url": base,
+                "api_key_env": "SIM_KEY",
+                "max_retries": 0,
+                **(provider_changes or {}),
+            }
+        )
+    return {
+        "server": {"database_url": "sqlite:///:memory:"},
+        "providers": providers + list(extra_providers or []),
+        "routes": list(routes or []),
+        "keys": [{"key_env": "ACME_KEY", "tenant": "acme", "agent": "streams"}],
+        "budgets": [{"tenant": "acme", "monthly_limit_usd": 1000.0, "hard_limit": True}],
+    }
+
+
+@dataclass
+class Stack:
+    sim: Simulator
+    service: Any
+    url: str
+
+
+@contextlib.asynccontextmanager
+async def gateway_stack(sim: Simulator, **config: Any) -> AsyncIterator[Stack]:
+    """The gateway (real providers, in-memory SQLite ledger) on a loopback port in front of ``sim``."""
+    from gateway_support import make_app, serve
+
+    app, service = make_app(gateway_config(sim, **config), providers={}, env=GATEWAY_ENV)
+    async with serve(app) as url:
+        yield Stack(sim, service, url)
+
+
+def anthropic_body(model: str, request: GenerationRequest, stream: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": model,
+        "max_tokens": request.max_tokens,
+        "stream": stream,
+        "messages": request.to_messages(),
+    }
+    if request.system:
+        body["system"] = request.system
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    return body
+
+
+def openai_body(
+    model: str, request: GenerationRequest, stream: bool, include_usage: bool = True
+) -> dict[str, Any]:
+    system = [{"role": "system", "content": request.system}] if request.system else []
+    messages = system + request.to_messages()
+    body: dict[str, Any] = {"model": model, "max_completion_tokens": request.max_tokens, "messages": messages}
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if stream:
+        body["stream"] = True
+        if include_usage:
+            body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def api_request(
+    api: str, model: str, request: GenerationRequest, stream: bool, include_usage: bool = True
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """(path, headers, body) of a client request to the gateway in ``api``'s shape."""
+    headers = {"authorization": f"Bearer {ACME_KEY}"}
+    if api == "anthropic":
+        headers["anthropic-version"] = "2023-06-01"
+        return "/v1/messages", headers, anthropic_body(model, request, stream)
+    return "/v1/chat/completions", headers, openai_body(model, request, stream, include_usage)
+
+
+def ledger_rows(service: Any) -> dict[str, Any]:
+    """request_id -> ledger record, once every queued write has landed."""
+    rows = {r.request_id: r for r in service.tracker.ledger.iter_records(0, 2**62)}
+    return rows
+
+
+def stream_text(api: str, events: list[tuple[str | None, Any]]) -> str:
+    if api == "anthropic":
+        return "".join(d["delta"].get("text", "") for n, d in events if n == "content_block_delta")
+    return "".join(
+        (d["choices"][0]["delta"].get("content") or "")
+        for _, d in events
+        if isinstance(d, dict) and d.get("choices")
+    )

@@ -30,7 +30,8 @@ async def test_streamed_usage_equals_plain_usage_for_twenty_request_shapes(api: 
             text = "".join(c.text for c in chunks)
             if (final.usage, text, final.finish_reason) != (plain.usage, plain.text, plain.finish_reason):
                 mismatches.append((shape.name, plain.usage, final.usage))
-            assert plain.usage.total_cost_usd > 0 and not final.usage.estimated, shape.name
+            assert plain.usage.total_cost_usd > 0, shape.name
+            assert not final.usage.estimated, shape.name
         for provider in providers.values():
             await provider.close()
     assert mismatches == []
@@ -61,8 +62,10 @@ async def test_a_server_ignoring_include_usage_gives_an_estimated_priced_usage_n
         exact = (await reported.generate(request)).usage
         await provider.close()
         await reported.close()
-    assert usage is not None and usage.estimated
-    assert usage.output_tokens > 0 and usage.input_tokens > 0
+    assert usage is not None
+    assert usage.estimated
+    assert usage.output_tokens > 0
+    assert usage.input_tokens > 0
     assert usage.total_cost_usd > 0
     assert usage.total_tokens == usage.input_tokens + usage.output_tokens
     # a local count, not the server's: close to it, never zero
