@@ -286,7 +286,7 @@ async def run_matrix(
     }
 
 
-def _median(values: list[float]) -> float | None:
+def _median(values: list[float | None]) -> float | None:
     clean = [v for v in values if v is not None and v == v]
     return statistics.median(clean) if clean else None
 

@@ -133,11 +133,11 @@ def main(argv: list[str] | None = None) -> int:
             load = asyncio.run(run())
             if spy_proc is not None:
                 spy_proc.wait(timeout=60)
-        lat = load["latency_ms"]
+        lat: dict[str, float] = load["latency_ms"]  # type: ignore[assignment]
         print(
-            f"scenario {args.scenario}: {load['rps']:.0f} RPS, p50 {lat['p50']:.2f} ms, "  # type: ignore[index]
+            f"scenario {args.scenario}: {load['rps']:.0f} RPS, p50 {lat['p50']:.2f} ms, "
             f"p99 {lat['p99']:.2f} ms, errors {load['errors']}"
-        )  # type: ignore[index]
+        )
         print(summarize(raw, args.top))
     return 0
 
