@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import pytest
 from gateway_support import ENV, config_dict
 
+from greenlang_llm._errors import ProviderConnectionError, ProviderError
 from greenlang_llm._types import GenerationRequest, GenerationResponse, ProviderHealth, StreamChunk
 from greenlang_llm.cost_tracker import CostTracker
 from greenlang_llm.gateway.config import parse_config
@@ -197,3 +198,77 @@ async def test_durable_stream_ends_with_an_error_event_when_the_record_cannot_be
     assert '"text":"a"' in response.text
     assert "event: error" in response.text
     assert "message_stop" not in response.text
+
+
+class CountingHealth(PricedProvider):
+    def __init__(self) -> None:
+        super().__init__()
+        self.probes = 0
+
+    async def health_check(self) -> ProviderHealth:
+        self.probes += 1
+        return ProviderHealth(True)
+
+
+def _configured(server: dict[str, Any], route: dict[str, Any]) -> tuple[GatewayService, dict[str, Any]]:
+    data = config_dict()
+    data["server"].update(server)
+    data["routes"][0].update(route)
+    providers = {"claude": CountingHealth(), "gpt": CountingHealth()}
+    service = GatewayService(
+        parse_config(data, ENV), providers=providers, tracker=CostTracker(storage="sqlite:///:memory:")
+    )
+    return service, providers
+
+
+async def test_breaker_threshold_and_recovery_come_from_the_server_table_or_the_route() -> None:
+    service, _ = _configured(
+        {"circuit_breaker_threshold": 3, "circuit_breaker_timeout": 12.5},
+        {"circuit_breaker_threshold": 2, "circuit_breaker_timeout": 4},
+    )
+    try:
+        routed = service.targets["default"].router
+        assert (routed.circuit_breaker_threshold, routed.circuit_breaker_timeout) == (2, 4.0)
+        for name in ("cheap", "gpt-4o-mini"):  # a route without its own, and a bare model_id
+            router = service.targets[name].router
+            assert (router.circuit_breaker_threshold, router.circuit_breaker_timeout) == (3, 12.5)
+    finally:
+        await service.close()
+
+
+async def test_a_route_breaker_opens_after_its_own_threshold() -> None:
+    service, providers = _configured({}, {"circuit_breaker_threshold": 1, "providers": ["claude"]})
+    try:
+        target = service.targets["default"]
+        request = GenerationRequest(messages=[{"role": "user", "content": "hi"}], max_tokens=5)
+
+        async def fail(request: GenerationRequest) -> GenerationResponse:
+            raise ProviderConnectionError("down", provider="claude")
+
+        providers["claude"].generate = fail  # type: ignore[method-assign]
+        with pytest.raises(ProviderError):
+            await target.router.generate(request)
+        assert ("default", "claude", "open") in service.breaker_states()
+    finally:
+        await service.close()
+
+
+async def test_health_monitoring_probes_every_route_until_close() -> None:
+    service, providers = _configured({"health_check_interval": 3600}, {})
+    await service.start_health_monitoring(delay=0)  # (by default the first round waits an interval)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    # claude: route "default" and its model_id; gpt: "default", "cheap" and its model_id
+    assert (providers["claude"].probes, providers["gpt"].probes) == (2, 3)
+    monitors = [t for t in asyncio.all_tasks() if t.get_name() == "greenlang-llm-health-monitor"]
+    assert len(monitors) == len(service.targets)
+    await service.close()
+    assert all(t.done() for t in monitors)
+
+
+async def test_health_check_interval_zero_starts_no_probes() -> None:
+    service, providers = _configured({"health_check_interval": 0}, {})
+    await service.start_health_monitoring(delay=0)
+    await asyncio.sleep(0)
+    assert providers["claude"].probes == providers["gpt"].probes == 0
+    await service.close()

@@ -196,6 +196,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         box: dict[str, Any] = {}
         service.warm(freeze_gc)
+        await service.start_health_monitoring()
         url = config.server.alert_webhook_url
         if url:
             import aiohttp

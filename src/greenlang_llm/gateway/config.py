@@ -53,6 +53,11 @@ class ServerConfig:
     alert_webhook_url: str | None = None
     shutdown_timeout: float = 30.0
     health_check_interval: float = 30.0
+    """Seconds between the routers' provider health probes (``GET …/models``); 0 turns them off."""
+    circuit_breaker_threshold: int = 5
+    """Consecutive failures that open a provider's breaker (a route may set its own)."""
+    circuit_breaker_timeout: float = 60.0
+    """Seconds an open breaker waits before one trial call (a route may set its own)."""
     header_timeout: float = 5.0
     """Seconds from a connection's start (or a request's first byte) to the end of its headers (408)."""
     body_timeout: float = 5.0
@@ -96,6 +101,10 @@ class RouteConfig:
     idle_timeout: float | None = None
     buffer_first_tokens: int = 0
     """Hold back the first N text deltas so a failure among them still fails over."""
+    circuit_breaker_threshold: int | None = None
+    """None: ``[server] circuit_breaker_threshold``."""
+    circuit_breaker_timeout: float | None = None
+    """None: ``[server] circuit_breaker_timeout``."""
 
     @property
     def guards_streams(self) -> bool:
@@ -230,6 +239,13 @@ def _env(env: Mapping[str, str], where: str, var: str) -> str:
     return value
 
 
+def _interval(t: _Table) -> float:
+    value = t.get_float("health_check_interval", 30.0, positive=False)
+    if value is None or value < 0:
+        raise ConfigError(f"server.health_check_interval: must be a number >= 0 (0: no probes), got {value}")
+    return value
+
+
 def _server(data: Any, env: Mapping[str, str]) -> ServerConfig:
     """``GREENLANG_DATABASE_URL`` / ``GREENLANG_REDIS_URL`` override the file (one image, many replicas)."""
     t = _Table(data if data is not None else {}, "server")
@@ -246,7 +262,9 @@ def _server(data: Any, env: Mapping[str, str]) -> ServerConfig:
         default_max_tokens=t.get_int("default_max_tokens", d.default_max_tokens, low=1) or 1024,
         alert_webhook_url=t.get_str("alert_webhook_url"),
         shutdown_timeout=t.get_float("shutdown_timeout", d.shutdown_timeout) or d.shutdown_timeout,
-        health_check_interval=t.get_float("health_check_interval", d.health_check_interval) or 30.0,
+        health_check_interval=_interval(t),
+        circuit_breaker_threshold=t.get_int("circuit_breaker_threshold", 5, low=1) or 5,
+        circuit_breaker_timeout=t.get_float("circuit_breaker_timeout", 60.0) or 60.0,
         header_timeout=t.get_float("header_timeout", d.header_timeout) or d.header_timeout,
         body_timeout=t.get_float("body_timeout", d.body_timeout) or d.body_timeout,
         max_header_bytes=t.get_int("max_header_bytes", d.max_header_bytes, low=1024) or d.max_header_bytes,
@@ -316,6 +334,8 @@ def _route(data: Any, i: int, provider_names: set[str]) -> RouteConfig:
         first_token_timeout=t.get_float("first_token_timeout", None),
         idle_timeout=t.get_float("idle_timeout", None),
         buffer_first_tokens=t.get_int("buffer_first_tokens", 0, low=0, high=10_000) or 0,
+        circuit_breaker_threshold=t.get_int("circuit_breaker_threshold", None, low=1),
+        circuit_breaker_timeout=t.get_float("circuit_breaker_timeout", None),
     )
     t.finish()
     return cfg

@@ -136,10 +136,16 @@ class GatewayService:
         def router(
             strategy: str, names: tuple[str, ...], max_retries: int | None, route: RouteConfig | None = None
         ) -> LLMRouter:
+            server = config.server
+            threshold = route.circuit_breaker_threshold if route is not None else None
+            recovery = route.circuit_breaker_timeout if route is not None else None
             r = LLMRouter(
                 strategy=RoutingStrategy(strategy),
                 max_retries=max(0, len(names) - 1) if max_retries is None else max_retries,
                 breaker_store=shared.breakers if shared else None,
+                circuit_breaker_threshold=threshold or server.circuit_breaker_threshold,
+                circuit_breaker_timeout=recovery or server.circuit_breaker_timeout,
+                health_check_interval=server.health_check_interval or 30.0,  # 0: never started
             )
             for name in names:
                 provider = self.providers[name]
@@ -192,6 +198,7 @@ class GatewayService:
         self._alert_hooks: list[Callable[[str, float, float], None]] = []
         tracker.register_alert_callback(self._on_alert)
         self.closed = False
+        self._monitor_start: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lookups
 
@@ -418,6 +425,24 @@ class GatewayService:
             rows.append((budget.tenant, spent, budget.monthly_limit_usd))
         return rows
 
+    async def start_health_monitoring(self, delay: float | None = None) -> None:
+        """After ``delay`` (default: one ``health_check_interval``), each router probes its providers
+        every interval (0: never); ``close`` stops them.
+
+        A failed probe makes a provider a last resort on that route until a probe succeeds; the
+        breakers still judge real calls. The first round waits one interval: at start every
+        provider is presumed healthy, and replicas restarting together do not probe at once."""
+        interval = self.config.server.health_check_interval
+        if interval <= 0 or self.closed or self._monitor_start is not None:
+            return
+
+        async def start() -> None:
+            await asyncio.sleep(interval if delay is None else delay)
+            for target in self.targets.values():
+                await target.router.start_health_monitoring()
+
+        self._monitor_start = asyncio.get_running_loop().create_task(start(), name="gateway-health-start")
+
     async def close(self, drain_timeout: float = 30.0) -> None:
         """Flush the ledger, close routers and providers; safe to call twice."""
         if self.closed:
@@ -427,6 +452,8 @@ class GatewayService:
             await asyncio.wait_for(self.drain(), drain_timeout)
         except TimeoutError:
             logger.error("shutdown: %d ledger writes still pending", self.ledger.pending)
+        if self._monitor_start is not None:
+            self._monitor_start.cancel()
         for target in self.targets.values():  # routers share providers: close each provider once, below
             try:
                 await target.router.stop_health_monitoring()
