@@ -350,8 +350,8 @@ async def test_stream_fails_over_before_the_first_chunk() -> None:
     assert router.get_metrics()["global"]["failover_count"] == 1
 
 
-async def test_stream_failure_after_the_first_chunk_raises_without_failover() -> None:
-    router = _router(circuit_breaker_threshold=1)
+async def test_stream_failure_after_the_first_chunk_raises_when_continuation_is_off() -> None:
+    router = _router(circuit_breaker_threshold=1, continue_on_failure=False)
     backup = FakeProvider()
     router.register_provider("a", FakeProvider(default_text="one two three", stream_fail_after=2))
     router.register_provider("b", backup)
@@ -548,9 +548,11 @@ async def test_simulator_outage_fails_over_and_opens_the_breaker(simulator: Simu
         assert metrics["global"]["total_cost_usd"] > 0
 
 
-async def test_simulator_stream_fails_over_before_the_first_byte_only(simulator: Simulator) -> None:  # noqa: F811
+async def test_simulator_stream_fails_over_before_the_first_byte_only_without_continuation(
+        simulator: Simulator,  # noqa: F811
+) -> None:
     simulator.faults.add(FaultRule("http_500", model="claude-3-5-sonnet-20241022", times=1))
-    async with _sim_router(simulator) as router:
+    async with _sim_router(simulator, continue_on_failure=False) as router:
         chunks = [c async for c in router.stream(REQ)]
         assert {c.provider for c in chunks} == {"gpt"}
         assert chunks[-1].usage is not None

@@ -1,36 +1,48 @@
 """Failover: what the router does after a failed attempt, and the walk over candidates.
 
-:class:`FailoverChain` is one router call's walk: one upstream attempt per
-provider, at most ``max_retries + 1`` attempts, within the request's deadline.
-After each failure it consults one table, first matching row wins. The router
-never guesses from status codes: the error class (set once by
-``error_from_http`` or by a provider) decides.
+:class:`FailoverChain` is one router call's walk: at most ``max_retries + 1``
+providers, within the request's deadline. After each failure it consults one
+table, :data:`FAILOVER_TABLE`, first matching row wins. The router never guesses
+from status codes: the error class (set once by ``error_from_http`` or by a
+provider) decides. docs/routing.md has the same table; tests/test_failover_table.py
+checks it row by row.
 
-====================================  =========================  ===================================
-error                                 verdict                    why
-====================================  =========================  ===================================
-ContentPolicyError                    RETURN                     a policy decision, not an outage
-ContextWindowExceededError            FAILOVER_LARGER_CONTEXT    only a model with a larger window
-                                                                 can take the same prompt
-InvalidRequestError (400/404/413/422) RETURN                     the request is wrong everywhere
-AuthenticationError (401/403)         RETURN                     a config error to fix, not route around
-BudgetExceededError                   RETURN                     a refusal by our own policy
-RateLimitError (any 429)              FAILOVER                   a limit or quota of *this* provider
-other ProviderError                   FAILOVER if retryable,     5xx, 529, timeouts, resets
-                                      else RETURN
-TimeoutError, OSError                 FAILOVER                   transport failures
-anything else                         RETURN                     a bug: never hidden by failover
-====================================  =========================  ===================================
+=====================================  ======================  =========================================
+error                                  verdict                 what happens next
+=====================================  ======================  =========================================
+ContentPolicyError (400 safety)        RETURN                  a policy decision, not an outage
+ContextWindowExceededError (400)       FAILOVER_LARGER_CONTEXT never the same model again; only a model
+                                                               with a larger known window, else return
+InvalidRequestError, NotFoundError     RETURN                  the request is wrong everywhere
+AuthenticationError (401/403)          RETURN                  a config error to fix, not route around
+BudgetExceededError                    RETURN                  a refusal by our own policy
+RateLimitError with retry_after        RETRY_AFTER             same provider after the delay if it fits
+                                                               the deadline, else fail over at once
+RateLimitError (no hint, or quota)     FAILOVER                the limit belongs to this provider
+ProviderTimeoutError                   FAILOVER                no response / first-token timeout: never
+                                                               the same provider again
+StreamInterruptedError                 FAILOVER if retryable   a cut, stall or broken event: never the
+                                       else RETURN             same provider (the router may continue)
+ProviderConnectionError (reset)        RETRY_BACKOFF           bounded retries with backoff, then fail over
+other ProviderError (5xx, 529)         RETRY_BACKOFF if        bounded retries with backoff, then fail over
+                                       retryable, else RETURN
+TimeoutError                           FAILOVER                as ProviderTimeoutError
+OSError                                RETRY_BACKOFF           as ProviderConnectionError
+anything else                          RETURN                  a bug: never hidden by failover
+=====================================  ======================  =========================================
 
 RETURN re-raises the original exception unchanged (its type is the caller's
-``except`` clause). Retrying the same provider is the provider's own
-``RetryPolicy``; per-class refinements (retry-after vs deadline, stalls) will
-add rows here rather than ``if`` chains in the router.
+``except`` clause). The RETRY rows retry the same provider at most
+``same_provider_retries`` times per call (a router setting, default 0 because
+providers run the same rules in their own ``RetryPolicy``), and never past the
+request's deadline: a ``retry_after`` longer than what is left means fail over,
+not sleep.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -50,10 +62,12 @@ from ._errors import (
     ProviderError,
     ProviderTimeoutError,
     RateLimitError,
+    StreamInterruptedError,
 )
 from ._types import ProviderHealth, TokenUsage
 from .circuit_breaker import BreakerTicket, CircuitBreaker
 from .providers.base_provider import BaseLLMProvider
+from .retry import Backoff
 
 __all__ = [
     "FAILOVER_TABLE",
@@ -70,33 +84,56 @@ T = TypeVar("T")
 
 class Verdict(Enum):
     RETURN = "return"
+    """Raise the error now: no retry, no failover."""
     FAILOVER = "failover"
+    """Next provider at once; never this one again in this call."""
+    RETRY_AFTER = "retry_after"
+    """This provider again after its ``retry_after`` if that fits the deadline, else fail over."""
+    RETRY_BACKOFF = "retry_backoff"
+    """This provider again after a backoff, a bounded number of times, then fail over."""
     FAILOVER_LARGER_CONTEXT = "failover_larger_context"
+    """Only providers whose model has a larger context window; return if none is known."""
 
 
-_RETRYABLE = object()
-"""Marker: the verdict follows the error's ``retryable`` flag."""
+Rule = Callable[[BaseException], Verdict]
 
-FAILOVER_TABLE: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], object], ...] = (
+
+def _when_retryable(verdict: Verdict) -> Rule:
+    def rule(error: BaseException) -> Verdict:
+        return verdict if getattr(error, "retryable", False) else Verdict.RETURN
+
+    return rule
+
+
+def _rate_limit(error: BaseException) -> Verdict:
+    hint = getattr(error, "retry_after", None)
+    if getattr(error, "retryable", False) and isinstance(hint, int | float) and hint >= 0:
+        return Verdict.RETRY_AFTER
+    return Verdict.FAILOVER
+
+
+FAILOVER_TABLE: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], Verdict | Rule], ...] = (
     (ContentPolicyError, Verdict.RETURN),
     (ContextWindowExceededError, Verdict.FAILOVER_LARGER_CONTEXT),
     (InvalidRequestError, Verdict.RETURN),
     (AuthenticationError, Verdict.RETURN),
     (BudgetExceededError, Verdict.RETURN),
-    (RateLimitError, Verdict.FAILOVER),
-    (ProviderError, _RETRYABLE),
-    ((TimeoutError, OSError), Verdict.FAILOVER),
+    (RateLimitError, _rate_limit),
+    (ProviderTimeoutError, Verdict.FAILOVER),
+    (StreamInterruptedError, _when_retryable(Verdict.FAILOVER)),
+    (ProviderConnectionError, Verdict.RETRY_BACKOFF),
+    (ProviderError, _when_retryable(Verdict.RETRY_BACKOFF)),
+    (TimeoutError, Verdict.FAILOVER),
+    (OSError, Verdict.RETRY_BACKOFF),
 )
+"""(error class, verdict or rule); the first row whose class matches decides. See the module docstring."""
 
 
 def decide(error: BaseException) -> Verdict:
     """The verdict for ``error`` from :data:`FAILOVER_TABLE`."""
     for kinds, verdict in FAILOVER_TABLE:
         if isinstance(error, kinds):
-            if verdict is _RETRYABLE:
-                return Verdict.FAILOVER if getattr(error, "retryable", False) else Verdict.RETURN
-            assert isinstance(verdict, Verdict)
-            return verdict
+            return verdict if isinstance(verdict, Verdict) else verdict(error)
     return Verdict.RETURN
 
 
@@ -146,6 +183,8 @@ class RouteEntry:
     latency_ewma_ms: float | None = None
     cost: Decimal = field(default_factory=Decimal)
     errors: Counter[str] = field(default_factory=Counter)
+    rejects_prefill: bool = False
+    """Learned: this provider answered 400 to an assistant prefill, so it never continues a stream."""
     _window: int | None = None
     _window_known: bool = False
 
@@ -184,17 +223,29 @@ def context_window_of(provider: BaseLLMProvider) -> int | None:
 class FailoverChain:
     """One router call's walk over its candidates; see the module docstring for the budgets."""
 
-    __slots__ = ("_clock", "_todo", "attempts", "deadline", "errors", "max_retries", "min_window")
+    __slots__ = ("_again", "_backoff", "_clock", "_retried", "_rng", "_todo", "attempts", "deadline",
+                 "errors", "max_retries", "min_window", "retrying", "same_provider_retries", "skip")
 
     def __init__(self, order: Iterable[RouteEntry], max_retries: int, timeout: float | None,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], same_provider_retries: int = 0,
+                 backoff: Backoff | None = None, rng: random.Random | None = None) -> None:
         self._clock = clock
         self.max_retries = max_retries
+        self.same_provider_retries = same_provider_retries
+        self._backoff = backoff or Backoff(0.5, 4.0)
+        self._rng = rng
         self.deadline = None if timeout is None else clock() + timeout
         self._todo = iter(order)
+        self._again: RouteEntry | None = None
+        self._retried: Counter[str] = Counter()
         self.errors: list[tuple[str, BaseException]] = []
         self.attempts = 0
+        """Providers tried (a same-provider retry is not a new one)."""
+        self.retrying = False
+        """The step just returned by :meth:`next` retries the previous provider."""
         self.min_window: int | None = None
+        self.skip: Callable[[RouteEntry], bool] | None = None
+        """Candidates to pass over from now on (e.g. providers that refuse a prefill)."""
 
     def remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - self._clock()
@@ -203,6 +254,15 @@ class FailoverChain:
         return self.deadline is not None and self._clock() >= self.deadline
 
     def next(self) -> tuple[RouteEntry, BreakerTicket | None] | None:
+        again, self._again = self._again, None
+        if again is not None:
+            ticket = None if again.breaker is None else again.breaker.try_allow()
+            if again.breaker is None or ticket is not None:
+                self.retrying = True
+                again.attempts += 1
+                return again, ticket
+            # its breaker opened meanwhile: fail over instead
+        self.retrying = False
         while self.attempts <= self.max_retries:
             left = self.remaining()
             if left is not None and left <= 0:
@@ -212,6 +272,8 @@ class FailoverChain:
             if entry is None:
                 return None
             if self.min_window is not None and (entry.context_window() or 0) <= self.min_window:
+                continue
+            if self.skip is not None and self.skip(entry):
                 continue
             ticket = None
             if entry.breaker is not None:
@@ -226,8 +288,9 @@ class FailoverChain:
         return None
 
     def failed(self, entry: RouteEntry, ticket: BreakerTicket | None, error: Exception,
-               deadline_cut: bool) -> Exception | None:
-        """Record a failed attempt; the error to raise now, or None to go on."""
+               deadline_cut: bool) -> Exception | float | None:
+        """Record a failed attempt: the error to raise now, seconds to wait before retrying
+        the same provider (the next :meth:`next` returns it), or None to fail over."""
         entry.failures += 1
         entry.errors[type(error).__name__] += 1
         if ticket is not None:
@@ -244,7 +307,24 @@ class FailoverChain:
             if window is None:
                 return error
             self.min_window = max(window, self.min_window or 0)
+        if verdict in (Verdict.RETRY_AFTER, Verdict.RETRY_BACKOFF) and not deadline_cut:
+            return self._retry_delay(entry, verdict, error)
         return None
+
+    def _retry_delay(self, entry: RouteEntry, verdict: Verdict, error: Exception) -> float | None:
+        done = self._retried[entry.name]
+        if done >= self.same_provider_retries:
+            return None
+        if verdict is Verdict.RETRY_AFTER:
+            wait = float(getattr(error, "retry_after", 0.0) or 0.0)
+        else:
+            wait = self._backoff.delay(done, self._rng)
+        left = self.remaining()
+        if left is not None and wait >= left:
+            return None  # the wait would outlive the deadline: fail over instead of sleeping
+        self._retried[entry.name] = done + 1
+        self._again = entry
+        return wait
 
     def exhausted(self) -> ProviderError:
         upstream = [e for _, e in self.errors if not isinstance(e, CircuitBreakerOpenError)]

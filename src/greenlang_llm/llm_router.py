@@ -25,11 +25,11 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from ._errors import AllProvidersFailedError, CircuitBreakerOpenError, ProviderError, StreamInterruptedError
+from ._errors import AllProvidersFailedError, CircuitBreakerOpenError, ProviderError
 from ._types import GenerationRequest, GenerationResponse, ProviderHealth, StreamChunk, TokenUsage
 from .circuit_breaker import BreakerStateStore, BreakerTicket, CircuitBreaker, CircuitState, Transition
 from .failover import (
@@ -44,7 +44,9 @@ from .failover import (
     within,
 )
 from .providers.base_provider import BaseLLMProvider
+from .retry import Backoff
 from .strategies import RoutingStrategy, Strategy, make_strategy, parse_strategy
+from .stream_call import StreamCall
 
 __all__ = ["AllCircuitsOpenError", "AllProvidersRateLimitedError", "LLMRouter", "RoutingStrategy"]
 
@@ -72,6 +74,9 @@ class LLMRouter:
         rng: random.Random | None = None,
         health_check_timeout: float = 10.0,
         breaker_store: Callable[[str, int, float], BreakerStateStore] | None = None,
+        continue_on_failure: bool = True,
+        same_provider_retries: int = 0,
+        retry_backoff: Backoff | None = None,
     ) -> None:
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
@@ -84,6 +89,15 @@ class LLMRouter:
         self.circuit_breaker_timeout = circuit_breaker_timeout
         self.max_retries = max_retries
         self.health_check_timeout = health_check_timeout
+        if isinstance(same_provider_retries, bool) or not isinstance(same_provider_retries, int) \
+                or same_provider_retries < 0:
+            raise ValueError(f"same_provider_retries must be an integer >= 0, got {same_provider_retries!r}")
+        self.continue_on_failure = bool(continue_on_failure)
+        """Finish a stream cut after its first text on the next provider (see continuation.py)."""
+        self.same_provider_retries = same_provider_retries
+        """RETRY rows of the failover table: how often one call may retry the same provider."""
+        self._retry_backoff = retry_backoff or Backoff(0.5, 4.0)
+        self._rng = rng
         self._breaker_store = breaker_store
         """``store(provider name, threshold, timeout)``: where breaker state lives (shared by replicas)."""
         self._clock = clock
@@ -134,11 +148,12 @@ class LLMRouter:
         return self._by_name[name].breaker
 
     def _chain(self, request: GenerationRequest) -> FailoverChain:
-        return FailoverChain(self._plan(request), self.max_retries, request.timeout, self._clock)
+        return FailoverChain(self._plan(request), self.max_retries, request.timeout, self._clock,
+                             self.same_provider_retries, self._retry_backoff, self._rng)
 
     def _next(self, chain: FailoverChain) -> tuple[RouteEntry, BreakerTicket | None] | None:
         step = chain.next()
-        if step is not None and chain.attempts > 1:
+        if step is not None and chain.attempts > 1 and not chain.retrying:
             self._failovers += 1
         return step
 
@@ -186,8 +201,10 @@ class LLMRouter:
                 final = self._attempt_failed(chain, entry, ticket, raw)
                 if final is raw:
                     raise
-                if final is not None:
+                if isinstance(final, Exception):
                     raise final from raw
+                if final is not None:
+                    await self._sleep(final)
                 continue
             if ticket is not None:
                 ticket.success()
@@ -198,8 +215,9 @@ class LLMRouter:
         raise chain.exhausted()
 
     def _attempt_failed(self, chain: FailoverChain, entry: RouteEntry, ticket: BreakerTicket | None,
-                        raw: Exception) -> Exception | None:
-        """Book a failed attempt; the exception to raise now, or None to fail over."""
+                        raw: Exception) -> Exception | float | None:
+        """Book a failed attempt: the exception to raise now, seconds to wait before the same
+        provider again, or None to fail over."""
         cut = isinstance(raw, TimeoutError) and chain.past_deadline()
         error = normalise(raw, entry.name, cut)
         if not isinstance(error, ProviderError) and decide(error) is Verdict.RETURN:
@@ -207,10 +225,10 @@ class LLMRouter:
             entry.errors[type(error).__name__] += 1
             if ticket is not None:
                 ticket.release()
-            final: Exception | None = error
+            final: Exception | float | None = error
         else:
             final = chain.failed(entry, ticket, error, cut)
-        if final is not None:
+        if isinstance(final, Exception):
             self._failed += 1
         return final
 
@@ -221,98 +239,17 @@ class LLMRouter:
         self._succeeded += 1
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamChunk]:
-        """Chunks from the first provider that starts answering; see the module docstring."""
+        """Chunks from the first provider that starts answering; a cut is continued (continuation.py)."""
         self._total += 1
         try:
             chain = self._chain(request)
         except ProviderError:
             self._failed += 1
             raise
-        while (step := self._next(chain)) is not None:
-            entry, ticket = step
-            started = self._clock()
-            upstream = entry.provider.stream(request)
-            held: list[StreamChunk] = []
-            ended = False
-            try:
-                while True:  # the failover window: nothing has reached the caller yet
-                    chunk = await within(anext(upstream), chain.remaining())
-                    chunk.provider = entry.name
-                    held.append(chunk)
-                    if chunk.text or chunk.finish_reason is not None or chunk.usage is not None:
-                        break
-            except StopAsyncIteration:
-                ended = True
-            except asyncio.CancelledError:
-                await _aclose(upstream)
-                self._cancelled += 1
-                if ticket is not None:
-                    ticket.release()
-                raise
-            except Exception as raw:
-                await _aclose(upstream)
-                final = self._attempt_failed(chain, entry, ticket, raw)
-                if final is raw:
-                    raise
-                if final is not None:
-                    raise final from raw
-                continue
-            relay = self._relay(entry, ticket, upstream, held, ended, chain, started)
-            async with contextlib.aclosing(relay):
-                async for chunk in relay:
-                    yield chunk
-            return
-        self._failed += 1
-        raise chain.exhausted()
-
-    async def _relay(self, entry: RouteEntry, ticket: BreakerTicket | None,
-                     upstream: AsyncIterator[StreamChunk], held: list[StreamChunk], ended: bool,
-                     chain: FailoverChain, started: float) -> AsyncGenerator[StreamChunk, None]:
-        """Past the failover window: pass chunks on; a failure now is the caller's to see."""
-        delivered: list[str] = []
-        usage: TokenUsage | None = None
-        settled = False
-        try:
-            for chunk in held:
-                usage = chunk.usage or usage
-                delivered.append(chunk.text)
+        relay = StreamCall(self, chain, request).run()
+        async with contextlib.aclosing(relay):
+            async for chunk in relay:
                 yield chunk
-            while not ended:
-                try:
-                    chunk = await within(anext(upstream), chain.remaining())
-                except StopAsyncIteration:
-                    break
-                chunk.provider = entry.name
-                usage = chunk.usage or usage
-                delivered.append(chunk.text)
-                yield chunk
-            settled = True
-        except Exception as raw:
-            settled = True
-            error = normalise(raw, entry.name, False)
-            entry.failures += 1
-            entry.errors[type(error).__name__] += 1
-            if ticket is not None:
-                ticket.failure(error)
-            self._failed += 1
-            partial = "".join(delivered)
-            if isinstance(error, StreamInterruptedError) and error.partial_text == partial:
-                error.provider = entry.name  # the router's name for it, as everywhere else
-                raise
-            raise StreamInterruptedError(
-                f"{entry.name}: stream failed after it began: {type(error).__name__}: {error}",
-                provider=entry.name, status_code=getattr(error, "status_code", None),
-                partial_text=partial,
-            ) from raw
-        finally:
-            await _aclose(upstream)
-            if not settled:  # the caller stopped reading or was cancelled: no verdict
-                self._cancelled += 1
-                if ticket is not None:
-                    ticket.release()
-        if ticket is not None:
-            ticket.success()
-        self._record_success(entry, started, usage)
 
     # -- health ------------------------------------------------------------------------
     async def health_check_all(self) -> dict[str, ProviderHealth]:
@@ -407,9 +344,3 @@ class LLMRouter:
             "providers": providers,
         }
 
-
-async def _aclose(stream: AsyncIterator[StreamChunk]) -> None:
-    close = getattr(stream, "aclose", None)
-    if close is not None:
-        with contextlib.suppress(Exception):
-            await close()

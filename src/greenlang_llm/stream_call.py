@@ -1,0 +1,251 @@
+"""One streamed router call: failover before the first token, continuation after it.
+
+Split from ``llm_router`` because a stream has more states than a plain call:
+
+1. **Failover window.** Until a chunk with content reaches the caller, any failure
+   goes through the failover table exactly like ``generate`` (retry the same
+   provider, fail over, or raise). Empty leading chunks are held back meanwhile.
+2. **Continuation.** Once text reached the caller, a cut, a stall past the
+   provider's ``idle_timeout`` or a broken event (anything the table would fail
+   over on) starts a continuation when ``router.continue_on_failure`` is on: the
+   next candidate gets the request plus the delivered text as an assistant
+   prefill (``continuation.prefill_request``) and its text goes through a
+   ``continuation.Seam`` so the caller sees one answer. The same chain (its
+   attempt budget, deadline and breakers) keeps walking, so a continuation can
+   itself be continued.
+3. **Prefill rejection.** A continuation attempt answered with a plain 400
+   (``InvalidRequestError``, not a context-window or policy error) before any text
+   means the provider refuses assistant prefill: it is marked
+   (``RouteEntry.rejects_prefill``), skipped for every later continuation, its
+   breaker is not charged, and its 400 is never what the caller sees.
+4. **End.** The final chunk carries the usage of every upstream call summed
+   (``continuation.SplitUsage`` with one part per call) and names the provider
+   and model that produced the last part. If no provider can finish, the caller
+   gets ``StreamInterruptedError`` with exactly the text delivered, and the error
+   carries ``usage_parts`` so a ledger can still book each call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import TYPE_CHECKING
+
+from ._errors import (
+    ContentPolicyError,
+    ContextWindowExceededError,
+    InvalidRequestError,
+    ProviderError,
+    StreamInterruptedError,
+)
+from ._types import GenerationRequest, StreamChunk, TokenUsage
+from .circuit_breaker import BreakerTicket
+from .continuation import Seam, UsagePart, combine, estimate_part, prefill_request
+from .failover import FailoverChain, RouteEntry, Verdict, decide, money, normalise, within
+
+if TYPE_CHECKING:
+    from .llm_router import LLMRouter
+
+__all__ = ["StreamCall"]
+
+
+def _is_prefill_rejection(error: BaseException) -> bool:
+    return isinstance(error, InvalidRequestError) and not isinstance(
+        error, ContextWindowExceededError | ContentPolicyError)
+
+
+class StreamCall:
+    """The state of one ``router.stream`` call; :meth:`run` is the caller's generator."""
+
+    def __init__(self, router: LLMRouter, chain: FailoverChain, request: GenerationRequest) -> None:
+        self.router = router
+        self.chain = chain
+        self.request = request
+        self.delivered: list[str] = []
+        """Text the caller has received, across every upstream call."""
+        self.parts: list[UsagePart] = []
+        """Usage of finished or broken upstream calls before the current one."""
+        self.cut: Exception | None = None
+        """The first failure after text reached the caller (what the caller sees if nobody finishes)."""
+        self.finished = False
+        self.wait: float | None = None
+        """Seconds to sleep before the chain's next step (a same-provider retry)."""
+
+    async def run(self) -> AsyncGenerator[StreamChunk, None]:
+        router, chain = self.router, self.chain
+        upstream_request = self.request
+        while (step := router._next(chain)) is not None:
+            entry, ticket = step
+            outcome = self._attempt(entry, ticket, upstream_request)
+            try:
+                async for chunk in outcome:
+                    yield chunk
+            finally:
+                await outcome.aclose()
+            if self.finished:
+                return
+            if self.wait is not None:
+                await router._sleep(self.wait)
+            if self.cut is not None:
+                text = "".join(self.delivered)
+                used = sum(p.usage.output_tokens for p in self.parts)
+                upstream_request = prefill_request(self.request, text, used)
+                chain.skip = _refuses_prefill
+        router._failed += 1
+        if self.cut is None:
+            raise chain.exhausted()
+        raise self._interrupted()
+
+    async def _attempt(self, entry: RouteEntry, ticket: BreakerTicket | None,
+                       upstream_request: GenerationRequest) -> AsyncGenerator[StreamChunk, None]:
+        """One upstream call; sets ``finished`` / ``wait`` / ``cut`` for :meth:`run`, or raises."""
+        router, chain = self.router, self.chain
+        self.wait = None
+        continuing = self.cut is not None
+        seam = Seam("".join(self.delivered)) if continuing else None
+        started = router._clock()
+        upstream = entry.provider.stream(upstream_request)
+        produced: list[str] = []  # this call's raw text, for its usage if it breaks
+        sent = False  # did anything of this call reach the caller?
+        held: list[StreamChunk] = []
+        usage: TokenUsage | None = None
+        model = entry.provider.model_id
+        settled = False
+        try:
+            while True:
+                try:
+                    chunk = await within(anext(upstream), chain.remaining())
+                except StopAsyncIteration:
+                    break
+                chunk.provider = entry.name
+                model = chunk.model_id or model
+                produced.append(chunk.text)
+                last = chunk.finish_reason is not None or chunk.usage is not None
+                if seam is not None:
+                    chunk.text = seam.feed(chunk.text) + (seam.flush() if last else "")
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                    if self.parts:
+                        chunk.usage = combine([*self.parts, UsagePart(entry.name, model, usage)])
+                if not (chunk.text or last):
+                    if not sent and not self.delivered:
+                        held.append(chunk)  # nothing has reached the caller yet: keep failover open
+                    continue
+                for early in held:
+                    yield early
+                held.clear()
+                sent = True
+                self.delivered.append(chunk.text)
+                yield chunk
+            if seam is not None and (rest := seam.flush()):
+                sent = True
+                self.delivered.append(rest)
+                yield StreamChunk(rest, provider=entry.name, model_id=model)
+            for early in held:
+                yield early
+            settled = True
+        except asyncio.CancelledError:
+            settled = True
+            router._cancelled += 1
+            if ticket is not None:
+                ticket.release()
+            raise
+        except Exception as raw:
+            settled = True
+            await _aclose(upstream)
+            self._failed(entry, ticket, raw, upstream_request, model, "".join(produced), sent, continuing)
+            return
+        finally:
+            await _aclose(upstream)
+            if not settled:  # the caller stopped reading: no verdict on the provider
+                router._cancelled += 1
+                if ticket is not None:
+                    ticket.release()
+        if ticket is not None:
+            ticket.success()
+        router._record_success(entry, started, usage)
+        self.finished = True
+
+    def _failed(self, entry: RouteEntry, ticket: BreakerTicket | None, raw: Exception,
+                upstream_request: GenerationRequest, model: str, produced: str, sent: bool,
+                continuing: bool) -> None:
+        router, chain = self.router, self.chain
+        if produced:  # a broken call still used tokens: book them to this provider
+            try:
+                prompt: int | None = entry.provider.count_tokens(upstream_request)
+            except Exception:
+                prompt = None
+            part = estimate_part(entry.provider.name, model, upstream_request, produced, prompt)
+            self.parts.append(UsagePart(entry.name, model, part))
+            if part.total_cost_usd:
+                entry.cost += money(part.total_cost_usd)
+                router._cost += money(part.total_cost_usd)
+        if continuing and not sent and _is_prefill_rejection(raw):
+            entry.rejects_prefill = True  # learned; its 400 is never the caller's error
+            entry.errors["PrefillRejected"] += 1
+            chain.errors.append((entry.name, raw))
+            if ticket is not None:
+                ticket.release()
+            return
+        if not self.delivered:  # still inside the failover window: the table decides
+            final = router._attempt_failed(chain, entry, ticket, raw)
+            if final is raw:
+                raise raw
+            if isinstance(final, Exception):
+                raise final from raw
+            self.wait = final
+            return
+        cut = isinstance(raw, TimeoutError) and chain.past_deadline()
+        error = normalise(raw, entry.name, cut)
+        entry.failures += 1
+        entry.errors[type(error).__name__] += 1
+        if ticket is not None:
+            if cut:
+                ticket.release()
+            else:
+                ticket.failure(error)
+        chain.errors.append((entry.name, error))
+        if not isinstance(error, ProviderError) and decide(error) is Verdict.RETURN:
+            router._failed += 1
+            raise error  # a bug in a provider is not hidden by a continuation
+        if self.cut is None:
+            self.cut = error
+        if continuing and not sent:
+            # a continuation that never produced: whatever its reason (an outage, a key this
+            # provider rejects), the next candidate may still finish; only a policy refusal stops
+            if isinstance(error, ContentPolicyError):
+                router._failed += 1
+                raise self._interrupted() from raw
+            return
+        if not router.continue_on_failure or decide(error) is Verdict.RETURN:
+            router._failed += 1
+            raise self._interrupted() from raw
+        # else: run() continues on the next candidate with a prefill
+
+    def _interrupted(self) -> StreamInterruptedError:
+        cause = self.cut
+        assert cause is not None
+        partial = "".join(self.delivered)
+        first = next((name for name, e in self.chain.errors if e is cause), "upstream")
+        if isinstance(cause, StreamInterruptedError) and cause.partial_text == partial:
+            cause.provider = first
+            error = cause
+        else:
+            error = StreamInterruptedError(
+                f"{first}: stream failed after it began: {type(cause).__name__}: {cause}",
+                provider=first, status_code=getattr(cause, "status_code", None), partial_text=partial,
+            )
+        error.usage_parts = list(self.parts)  # type: ignore[attr-defined]
+        return error
+
+
+def _refuses_prefill(entry: RouteEntry) -> bool:
+    return entry.rejects_prefill
+
+
+async def _aclose(stream: AsyncIterator[StreamChunk]) -> None:
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            await close()
