@@ -14,7 +14,7 @@ from greenlang_llm._errors import ProviderConnectionError, ProviderError
 from greenlang_llm._types import GenerationRequest, GenerationResponse, ProviderHealth, StreamChunk
 from greenlang_llm.cost_tracker import CostTracker
 from greenlang_llm.gateway.config import parse_config
-from greenlang_llm.gateway.service import GatewayError, GatewayService, _prompt_byte_bound
+from greenlang_llm.gateway.service import GatewayError, GatewayService, _prompt_byte_bound, build_provider
 from greenlang_llm.pricing import estimate_cost_usd, price_usage
 from greenlang_llm.providers.base_provider import BaseLLMProvider
 from greenlang_llm.tokens import count_request_tokens
@@ -272,3 +272,21 @@ async def test_health_check_interval_zero_starts_no_probes() -> None:
     await asyncio.sleep(0)
     assert providers["claude"].probes == providers["gpt"].probes == 0
     await service.close()
+
+
+@pytest.mark.parametrize("ptype", ["anthropic", "openai"])
+async def test_provider_backoff_and_retry_after_cap_come_from_the_config(ptype: str) -> None:
+    data = config_dict()
+    data["providers"][0].update(type=ptype, base_delay=0.25, max_delay=2, max_retry_after=5)
+    provider = build_provider(parse_config(data, ENV).providers[0])
+    try:
+        policy = provider.retry_policy  # type: ignore[attr-defined]
+        assert (policy.backoff.base_delay, policy.backoff.max_delay) == (0.25, 2.0)
+        assert policy.max_retry_after == 5.0
+    finally:
+        await provider.close()
+
+
+def test_provider_backoff_defaults_are_the_providers_own() -> None:
+    cfg = parse_config(config_dict(), ENV).providers[0]
+    assert (cfg.base_delay, cfg.max_delay, cfg.max_retry_after) == (1.0, 8.0, 60.0)

@@ -88,6 +88,11 @@ class ProviderConfig:
     """Streams: seconds to the first text delta (None: ``timeout``); see docs/streaming.md."""
     idle_timeout: float | None = None
     """Streams: longest gap between two text deltas (None: ``timeout``)."""
+    base_delay: float = 1.0
+    """Backoff before the provider's retry n: ``base_delay * 2**n`` (jittered), at most ``max_delay``."""
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+    """A ``retry-after`` longer than this is not waited for: the error goes to the router (failover)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,9 +312,24 @@ def _provider(data: Any, i: int, env: Mapping[str, str]) -> ProviderConfig:
         api_key=_env(env, f"providers[{i}].api_key_env", api_key_env) if api_key_env else None,
         first_token_timeout=t.get_float("first_token_timeout", None),
         idle_timeout=t.get_float("idle_timeout", None),
+        base_delay=_seconds(t, "base_delay", 1.0),
+        max_delay=_seconds(t, "max_delay", 8.0),
+        max_retry_after=_seconds(t, "max_retry_after", 60.0),
     )
+    if cfg.max_delay < cfg.base_delay:
+        raise ConfigError(
+            f"providers[{i}].max_delay: must be >= base_delay ({cfg.base_delay}), got {cfg.max_delay}"
+        )
     t.finish()
     return cfg
+
+
+def _seconds(t: _Table, key: str, default: float) -> float:
+    """A duration that may be 0."""
+    value = t.get_float(key, default, positive=False)
+    if value is None or value < 0:
+        raise ConfigError(f"{t.path(key)}: must be a number >= 0, got {value}")
+    return value
 
 
 def _route(data: Any, i: int, provider_names: set[str]) -> RouteConfig:

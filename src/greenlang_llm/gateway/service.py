@@ -92,6 +92,9 @@ def build_provider(cfg: ProviderConfig) -> BaseLLMProvider:
         "base_url": cfg.base_url,
         "first_token_timeout": cfg.first_token_timeout,
         "idle_timeout": cfg.idle_timeout,
+        "base_delay": cfg.base_delay,
+        "max_delay": cfg.max_delay,
+        "max_retry_after": cfg.max_retry_after,
     }
     if cfg.type == "anthropic":
         from ..providers.anthropic_provider import AnthropicProvider
