@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 
 import aiohttp
 import orjson
 import pytest
+from gateway_support import ACME_KEY as GATEWAY_ACME_KEY
+from gateway_support import CLAUDE as GATEWAY_CLAUDE
+from gateway_support import fakes, make_app, serve
 from streams_support import (
     CLAUDE,
     GPT,
@@ -27,7 +31,8 @@ from streams_support import (
     stream_text,
 )
 
-from greenlang_llm._types import GenerationRequest
+from greenlang_llm._types import GenerationRequest, StreamChunk
+from greenlang_llm.providers.fake import FakeProvider
 from greenlang_llm.simulator.faults import FaultRule
 
 REQUEST = GenerationRequest(prompt="Tell me about streams")
@@ -216,3 +221,32 @@ async def test_a_client_hanging_up_closes_the_upstream_request_and_is_recorded(a
     assert row.total_cost_nanos > 0
     assert router_metrics["failed_requests"] == 0
     assert router_metrics["cancelled_requests"] == 1
+
+
+class _EndsWithoutFinish(FakeProvider):
+    """A provider whose stream stops after some text without a finish reason (a buggy custom provider)."""
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamChunk]:
+        for word in ("half", " an", " answer"):
+            yield StreamChunk(word, provider=self.name, model_id=self.model_id)
+
+
+@pytest.mark.parametrize("api", ["anthropic", "openai"])
+async def test_an_upstream_stream_ending_without_a_finish_reason_ends_with_an_error_not_a_clean_end(
+    api: str,
+) -> None:
+    providers = fakes()
+    providers["claude"] = _EndsWithoutFinish(GATEWAY_CLAUDE, price_per_1k=("0.0008", "0.004"))
+    app, service = make_app(providers=providers)
+    async with serve(app) as url, aiohttp.ClientSession(url) as http:
+        path, headers, body = api_request(api, GATEWAY_CLAUDE, REQUEST, True)
+        headers["authorization"] = f"Bearer {GATEWAY_ACME_KEY}"
+        async with http.post(path, json=body, headers=headers) as resp:
+            events = sse_events(await resp.read())
+            request_id = resp.headers["x-request-id"]
+        await service.drain()
+        rows = ledger_rows(service)
+    assert_ends_with_error(api, events)
+    assert stream_text(api, events) == "half an answer"
+    assert rows[request_id].estimated
+    assert rows[request_id].output_tokens > 0

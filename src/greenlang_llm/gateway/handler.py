@@ -28,7 +28,7 @@ import orjson
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from .._errors import InvalidRequestError, ProviderError
+from .._errors import InvalidRequestError, ProviderError, StreamInterruptedError
 from .._types import GenerationRequest, GenerationResponse, StreamChunk, TokenUsage
 from ..wire._common import RequestOptions
 from .errors import ANTHROPIC, ApiError, bad_request, classify, error_response, stream_error_frame, too_large
@@ -380,6 +380,11 @@ async def _relay(
                 chunk = await upstream.__anext__()
             except StopAsyncIteration:
                 break
+        if finish is None:  # an end without a finish reason is not an answer (fixture rule 16)
+            raise StreamInterruptedError(
+                f"{provider}: stream ended without a finish reason", provider=provider,
+                partial_text="".join(texts),
+            )
         if usage is None:  # the provider never reported usage: count it ourselves, marked estimated
             usage = service.estimate_usage(target, provider, model, gen, "".join(texts))
         if service.config.server.durable_replies:  # the final event only once the record is durable
