@@ -94,6 +94,7 @@ def test_missing_provider_api_key_env_names_the_variable() -> None:
         (lambda d: d["providers"][0].update(base_delay=-1), "providers[0].base_delay: must be a number >= 0"),
         (lambda d: d["providers"][0].update(base_delay=4, max_delay=2), "providers[0].max_delay: must be >="),
         (lambda d: d["providers"][1].update(max_retry_after="1m"), "providers[1].max_retry_after: must be"),
+        (lambda d: d["routes"][1].update(timeout=0), "routes[1].timeout: must be a finite number > 0"),
         (lambda d: d.update(providers=[]), "providers: at least one"),
         (lambda d: d.update(extra={}), "extra: unknown key"),
     ],

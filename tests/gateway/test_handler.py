@@ -243,3 +243,47 @@ async def test_open_breakers_answer_503_with_retry_after_and_no_upstream_call() 
     assert int(refused.headers["retry-after"]) >= 1
     assert {name: p.calls for name, p in providers.items()} == calls
     assert 'greenlang_gateway_circuit_breaker_state{route="default",provider="claude"} 2' in metrics
+
+
+CHAT = {"model": "default", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.mark.parametrize(
+    ("route_timeout", "headers", "expected"),
+    [
+        (None, {}, None),  # no route timeout, nothing asked: the providers' own limits only
+        (30.0, {}, 30.0),
+        (30.0, {"x-greenlang-timeout": "2.5"}, 2.5),  # the client asks for less
+        (30.0, {"x-greenlang-timeout": "300"}, 30.0),  # ... but never for more than the route allows
+        (30.0, {"x-stainless-timeout": "10"}, 10.0),  # the SDKs' read timeout: past it they gave up
+        (30.0, {"x-stainless-timeout": "soon"}, 30.0),  # an SDK value we cannot read is ignored
+        (None, {"x-greenlang-timeout": "4"}, 4.0),
+    ],
+)
+async def test_the_route_timeout_is_the_requests_deadline_unless_the_client_asks_for_less(
+    route_timeout: float | None, headers: dict[str, str], expected: float | None
+) -> None:
+    data = config_dict()
+    if route_timeout is not None:
+        data["routes"][0]["timeout"] = route_timeout
+    providers = fakes()
+    app, _ = make_app(data, providers)
+    async with asgi_client(app) as client:
+        for stream in (False, True):
+            response = await client.post(
+                "/v1/chat/completions", json={**CHAT, "stream": stream}, headers={**auth(), **headers}
+            )
+            assert response.status_code == 200
+    assert [r.timeout for r in providers["claude"].requests] == [expected, expected]
+
+
+async def test_a_bad_timeout_header_is_a_400_naming_it() -> None:
+    providers = fakes()
+    app, _ = make_app(None, providers)
+    async with asgi_client(app) as client:
+        response = await client.post(
+            "/v1/chat/completions", json=CHAT, headers={**auth(), "x-greenlang-timeout": "-1"}
+        )
+    assert response.status_code == 400
+    assert "x-greenlang-timeout" in response.json()["error"]["message"]
+    assert providers["claude"].requests == []

@@ -106,6 +106,9 @@ class RouteConfig:
     idle_timeout: float | None = None
     buffer_first_tokens: int = 0
     """Hold back the first N text deltas so a failure among them still fails over."""
+    timeout: float | None = None
+    """Seconds for the whole chain (retries, failover, backoff): each request's deadline, unless the
+    client asks for less (``x-greenlang-timeout``); None: no deadline beyond the providers' own."""
     circuit_breaker_threshold: int | None = None
     """None: ``[server] circuit_breaker_threshold``."""
     circuit_breaker_timeout: float | None = None
@@ -354,6 +357,7 @@ def _route(data: Any, i: int, provider_names: set[str]) -> RouteConfig:
         first_token_timeout=t.get_float("first_token_timeout", None),
         idle_timeout=t.get_float("idle_timeout", None),
         buffer_first_tokens=t.get_int("buffer_first_tokens", 0, low=0, high=10_000) or 0,
+        timeout=t.get_float("timeout", None),
         circuit_breaker_threshold=t.get_int("circuit_breaker_threshold", None, low=1),
         circuit_breaker_timeout=t.get_float("circuit_breaker_timeout", None),
     )

@@ -249,6 +249,8 @@ async def handle_completion(request: Request, dialect: Dialect) -> Any:
             gen, options = _parse(dialect, body)
             target = service.resolve(options.model, key)
             route = target.name
+            if (deadline := service.deadline(target, request.headers)) is not None:
+                gen.timeout = deadline  # the whole chain: retries, failover and backoff included
             service.admit(key)
             if options.stream:
                 return await _open_stream(service, dialect, key, target, gen, options, request_id, started)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import BudgetExceededError, InvalidRequestError
 from .._types import GenerationRequest, GenerationResponse, TokenUsage
 from .config import GatewayConfig, ProviderConfig, RouteConfig
-from .errors import ApiError, model_not_found, rate_limited
+from .errors import ApiError, bad_request, model_not_found, rate_limited
 from .keys import KeyStore, VirtualKey
 from .ledger_writer import LedgerWriter
 from .metrics import Metrics
@@ -75,6 +75,8 @@ class Target:
     router: LLMRouter
     members: tuple[tuple[str, BaseLLMProvider], ...]
     is_route: bool
+    timeout: float | None = None
+    """The route's deadline for a request's whole chain (``[[routes]] timeout``)."""
 
     def provider(self, name: str | None) -> BaseLLMProvider | None:
         for member, provider in self.members:
@@ -169,6 +171,7 @@ class GatewayService:
                 router(route.strategy, route.providers, route.max_retries, route),
                 tuple((n, self.providers[n]) for n in route.providers),
                 True,
+                route.timeout,
             )
         for pcfg in config.providers:  # a model_id reaches its provider alone (first one wins)
             if pcfg.model_id not in self.targets:
@@ -213,6 +216,30 @@ class GatewayService:
         if not target.is_route and key.routes is not None:
             raise GatewayError(model_not_found(model))  # a route-limited key cannot bypass its routes
         return target
+
+    @staticmethod
+    def deadline(target: Target, headers: Mapping[str, str]) -> float | None:
+        """The request's deadline: the route's ``timeout``, or less if the client asks for less.
+
+        A client asks with ``x-greenlang-timeout: <seconds>``; the SDKs' own ``x-stainless-timeout``
+        (their read timeout: past it they have given up) counts too. A bad value of ours is a 400
+        naming the header; a bad SDK value is ignored."""
+        asked: list[float] = []
+        for name, ours in (("x-greenlang-timeout", True), ("x-stainless-timeout", False)):
+            raw = headers.get(name)
+            if raw is None:
+                continue
+            try:
+                value = float(raw)
+            except ValueError:
+                value = float("nan")
+            if value > 0 and value != float("inf"):
+                asked.append(value)
+            elif ours:
+                raise GatewayError(bad_request(f"{name} must be a positive number of seconds, got {raw!r}."))
+        if target.timeout is not None:
+            asked.append(target.timeout)
+        return min(asked) if asked else None
 
     def visible_models(self, key: VirtualKey) -> list[str]:
         return [
