@@ -221,25 +221,22 @@ class GatewayService:
     def deadline(target: Target, headers: Mapping[str, str]) -> float | None:
         """The request's deadline: the route's ``timeout``, or less if the client asks for less.
 
-        A client asks with ``x-greenlang-timeout: <seconds>``; the SDKs' own ``x-stainless-timeout``
-        (their read timeout: past it they have given up) counts too. A bad value of ours is a 400
-        naming the header; a bad SDK value is ignored."""
-        asked: list[float] = []
-        for name, ours in (("x-greenlang-timeout", True), ("x-stainless-timeout", False)):
-            raw = headers.get(name)
-            if raw is None:
-                continue
+        A client asks with ``x-greenlang-timeout: <seconds>``; a bad value is a 400 naming the
+        header. (The SDKs' ``x-stainless-timeout`` is not used: it is a read timeout, the gap
+        between bytes, and a stream may rightly outlast it.)"""
+        limit = target.timeout
+        raw = headers.get("x-greenlang-timeout")
+        if raw is not None:
             try:
-                value = float(raw)
+                asked = float(raw)
             except ValueError:
-                value = float("nan")
-            if value > 0 and value != float("inf"):
-                asked.append(value)
-            elif ours:
-                raise GatewayError(bad_request(f"{name} must be a positive number of seconds, got {raw!r}."))
-        if target.timeout is not None:
-            asked.append(target.timeout)
-        return min(asked) if asked else None
+                asked = float("nan")
+            if not 0 < asked < float("inf"):
+                raise GatewayError(
+                    bad_request(f"x-greenlang-timeout must be a positive number of seconds, got {raw!r}.")
+                )
+            limit = asked if limit is None else min(limit, asked)
+        return limit
 
     def visible_models(self, key: VirtualKey) -> list[str]:
         return [
