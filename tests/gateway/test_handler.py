@@ -245,9 +245,6 @@ async def test_open_breakers_answer_503_with_retry_after_and_no_upstream_call() 
     assert 'greenlang_gateway_circuit_breaker_state{route="default",provider="claude"} 2' in metrics
 
 
-CHAT = {"model": "default", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
-
-
 @pytest.mark.parametrize(
     ("route_timeout", "headers", "expected"),
     [
@@ -285,4 +282,19 @@ async def test_a_bad_timeout_header_is_a_400_naming_it() -> None:
         )
     assert response.status_code == 400
     assert "x-greenlang-timeout" in response.json()["error"]["message"]
+    assert providers["claude"].requests == []
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
+async def test_an_absurd_max_tokens_on_a_hard_budget_names_max_tokens_and_the_budget(path: str) -> None:
+    budgets = [{"tenant": "acme", "monthly_limit_usd": 50.0, "hard_limit": True}]
+    providers = fakes()
+    app, _ = make_app(config_dict(budgets=budgets), providers)
+    async with asgi_client(app) as client:
+        response = await client.post(path, json={**CHAT, "max_tokens": 2**62}, headers=auth())
+    assert response.status_code == 429
+    message = response.json()["error"]["message"]
+    assert f"max_tokens={2**62} is too large" in message
+    assert "50.00 USD" in message
+    assert "estimated_cost" not in message
     assert providers["claude"].requests == []

@@ -290,3 +290,37 @@ async def test_provider_backoff_and_retry_after_cap_come_from_the_config(ptype: 
 def test_provider_backoff_defaults_are_the_providers_own() -> None:
     cfg = parse_config(config_dict(), ENV).providers[0]
     assert (cfg.base_delay, cfg.max_delay, cfg.max_retry_after) == (1.0, 8.0, 60.0)
+
+
+@pytest.mark.parametrize("max_tokens", [10**9, 10**15, 2**62, 2**80])
+async def test_a_worst_case_beyond_the_whole_budget_is_refused_naming_max_tokens(max_tokens: int) -> None:
+    service, providers = _service(5.0)
+    try:
+        key = service.keys.lookup(ENV["ACME_KEY"])
+        assert key is not None
+        request = GenerationRequest(messages=[{"role": "user", "content": "hi"}], max_tokens=max_tokens)
+        with pytest.raises(GatewayError) as info:
+            service.reserve(key, service.targets["default"], request)
+        error: Any = info.value.error
+        assert (error.status, error.openai_code) == (429, "budget_exceeded")  # as any budget refusal
+        assert f"max_tokens={max_tokens} is too large for tenant 'acme'" in error.message
+        assert "whole monthly budget of 5.00 USD" in error.message
+        assert "estimated_cost" not in error.message  # never the ledger's internal parameter
+        assert providers["claude"].calls == 0
+    finally:
+        await service.close()
+
+
+async def test_a_worst_case_within_the_budget_but_above_what_is_left_says_the_budget_is_exhausted() -> None:
+    service, _ = _service(0.01)
+    try:
+        key = service.keys.lookup(ENV["ACME_KEY"])
+        assert key is not None
+        request = GenerationRequest(prompt="hi", max_tokens=10_000)
+        assert service.reserve(key, service.targets["default"], request) is not None
+        with pytest.raises(GatewayError) as info:
+            service.reserve(key, service.targets["default"], request)
+        assert info.value.error.status == 429
+        assert "is exhausted" in info.value.error.message
+    finally:
+        await service.close()

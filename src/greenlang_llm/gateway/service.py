@@ -197,9 +197,11 @@ class GatewayService:
                 list(budget.alert_thresholds),
                 hard_limit=budget.hard_limit,
             )
-        self.hard_tenants = frozenset(
-            t for t, b in tracker.list_budgets().items() if b.get("hard_limit")
-        )
+        self.hard_limits = {
+            t: float(b["monthly_limit_usd"]) for t, b in tracker.list_budgets().items() if b.get("hard_limit")
+        }
+        """Hard-limited tenants' monthly limits: a worst case above one can never be served."""
+        self.hard_tenants = frozenset(self.hard_limits)
         self.ledger = LedgerWriter(tracker)
         self._alert_hooks: list[Callable[[str, float, float], None]] = []
         tracker.register_alert_callback(self._on_alert)
@@ -261,23 +263,23 @@ class GatewayService:
         counted exactly and the reservation retried, so a tenant near its limit is never
         refused for our shortcut.
         """
-        if key.tenant not in self.hard_tenants:
+        limit = self.hard_limits.get(key.tenant)
+        if limit is None:
             return None
         bound = _prompt_byte_bound(request)
         quick = self._worst_case(target, request, bound) if bound is not None else None
         try:
-            if quick is not None:
+            if quick is not None and quick <= limit:
                 try:
                     return self.tracker.reserve(key.tenant, quick, agent_id=key.agent, route=target.name)
                 except BudgetExceededError:
                     pass  # maybe only our bound is too loose: count exactly below
             exact = self._worst_case(target, request, None)
+            if not exact <= limit:  # (NaN and inf included) never fits: say why, not the ledger's complaint
+                raise GatewayError(_budget_error(_never_fits(key.tenant, request, exact, limit)))
             return self.tracker.reserve(key.tenant, exact, agent_id=key.agent, route=target.name)
         except BudgetExceededError as exc:
-            raise GatewayError(
-                ApiError(429, _budget_message(key.tenant, exc), "insufficient_quota", "budget_exceeded",
-                         "rate_limit_error", kind="budget_exceeded")
-            ) from None
+            raise GatewayError(_budget_error(_budget_message(key.tenant, exc))) from None
 
     @staticmethod
     def _worst_case(target: Target, request: GenerationRequest, input_bound: int | None) -> float:
@@ -511,6 +513,20 @@ def _prompt_byte_bound(request: GenerationRequest) -> int | None:
                 return None
             total += len(str(block.get("text", "")).encode()) + 4
     return total
+
+
+def _budget_error(message: str) -> ApiError:
+    return ApiError(429, message, "insufficient_quota", "budget_exceeded", "rate_limit_error",
+                    kind="budget_exceeded")
+
+
+def _never_fits(tenant: str, request: GenerationRequest, worst: float, limit: float) -> str:
+    cost = f"{worst:.2f} USD" if worst < 1e12 else "beyond any budget"
+    return (
+        f"max_tokens={request.max_tokens} is too large for tenant '{tenant}': this request's worst-case "
+        f"cost (its prompt plus max_tokens output tokens: {cost}) exceeds the whole monthly budget of "
+        f"{limit:.2f} USD, so it can never be served. Lower max_tokens (or raise the budget)."
+    )
 
 
 def _budget_message(tenant: str, exc: BudgetExceededError) -> str:
