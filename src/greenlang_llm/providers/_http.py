@@ -44,7 +44,6 @@ from .._errors import (
     ProviderTimeoutError,
     RateLimitError,
     ServiceUnavailableError,
-    StreamInterruptedError,
     error_from_http,
 )
 from .._types import GenerationRequest, GenerationResponse, ProviderHealth, StreamChunk, TokenUsage
@@ -544,23 +543,15 @@ class HttpProvider(BaseLLMProvider):
             reader, text = await attempt()
         except ProviderError as error:
             reader, text = await self._retry(attempt, error, deadline, "stream")
-        idle = self.idle_timeout
+        # idle_timeout bounds the gap between two deltas (pings and empty events do not reset
+        # it, unlike the socket read timeout), capped by the call's deadline
+        loop_now = asyncio.get_running_loop().time()
+        reader.watch(self.idle_timeout, None if deadline is None else loop_now + deadline - self._clock())
         try:
             while text is not None:
                 yield StreamChunk(text, provider=self.display_name, model_id=self.model_id)
-                # idle_timeout bounds the gap between two deltas (pings and empty events do not
-                # reset it, unlike the socket read timeout), capped by the call's deadline
-                wait = idle if deadline is None else min(idle, deadline - self._clock())
                 try:
-                    async with asyncio.timeout(max(0.0, wait)):
-                        text = await reader.next_text()
-                except TimeoutError:
-                    what = "idle timeout" if wait >= idle else "call deadline passed"
-                    raise StreamInterruptedError(
-                        f"{self.name}: stream stalled: no data for {max(0.0, wait):g}s ({what}) after "
-                        f"{len(reader.parser.text)} characters", provider=self.name,
-                        partial_text=reader.parser.text,
-                    ) from None
+                    text = await reader.next_text()
                 except ProviderError as error:
                     raise self._scrub(error) from None
             parsed = reader.parser.finish()

@@ -45,7 +45,9 @@ class SSEReader:
     (only before the first delta was handed out).
     """
 
-    __slots__ = ("_decoder", "_eof", "_events", "parser", "provider", "resp")
+    __slots__ = (
+        "_decoder", "_eof", "_events", "_idle", "_last", "_loop", "_until", "parser", "provider", "resp"
+    )
 
     def __init__(self, resp: aiohttp.ClientResponse, parser: WireStreamParser, provider: str) -> None:
         from ..wire.sse import SSEDecoder
@@ -56,6 +58,27 @@ class SSEReader:
         self._decoder = SSEDecoder()
         self._events: deque[ServerSentEvent] = deque()
         self._eof = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._idle: float | None = None
+        self._last = 0.0
+        self._until: float | None = None
+
+    def watch(self, idle: float | None, until: float | None) -> None:
+        """From now on, bound every gap between two deltas by ``idle`` seconds and everything by
+        ``until`` (event-loop time); either may be None.
+
+        The clock is read once per delta and a timer is armed only when a network read has to
+        wait, so a fast stream pays no timer per delta (many deltas arrive in one read).
+        """
+        self._loop = asyncio.get_running_loop()
+        self._idle, self._until = idle, until
+        self._last = self._loop.time()
+
+    def _read_by(self) -> float | None:
+        if self._idle is None:
+            return self._until
+        by = self._last + self._idle
+        return by if self._until is None else min(by, self._until)
 
     async def next_text(self) -> str | None:
         """The next text delta, or None once the stream completed properly.
@@ -71,18 +94,34 @@ class SSEReader:
                     return None
                 delta = parser.feed(self._events.popleft())
                 if delta:
+                    if self._loop is not None:
+                        self._last = self._loop.time()
                     return delta
             if parser.done:
                 return None
             if self._eof:
                 parser.finish()  # raises: the stream ended without its terminal event
                 return None
+            read_by = None if self._loop is None else self._read_by()
             try:
-                data = await self.resp.content.readany()
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                what = "idle timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+                if read_by is None:
+                    data = await self.resp.content.readany()
+                else:
+                    async with asyncio.timeout_at(read_by):
+                        data = await self.resp.content.readany()
+            except TimeoutError:
+                if read_by is not None and read_by == self._until:
+                    what = "the call deadline passed mid-stream"
+                else:
+                    what = f"no data for {self._idle:g}s (idle timeout)"
                 raise StreamInterruptedError(
-                    f"{self.provider}: stream cut ({what}) after {len(parser.text)} characters",
+                    f"{self.provider}: stream stalled: {what} after {len(parser.text)} characters",
+                    provider=self.provider,
+                    partial_text=parser.text,
+                ) from None
+            except (aiohttp.ClientError, OSError) as exc:
+                raise StreamInterruptedError(
+                    f"{self.provider}: stream cut ({type(exc).__name__}) after {len(parser.text)} characters",
                     provider=self.provider,
                     partial_text=parser.text,
                 ) from None
