@@ -113,6 +113,8 @@ class RouteConfig:
     """None: ``[server] circuit_breaker_threshold``."""
     circuit_breaker_timeout: float | None = None
     """None: ``[server] circuit_breaker_timeout``."""
+    continue_on_failure: bool = True
+    """A stream cut after its first text is finished by the next provider (docs/routing.md)."""
 
     @property
     def guards_streams(self) -> bool:
@@ -360,6 +362,7 @@ def _route(data: Any, i: int, provider_names: set[str]) -> RouteConfig:
         timeout=t.get_float("timeout", None),
         circuit_breaker_threshold=t.get_int("circuit_breaker_threshold", None, low=1),
         circuit_breaker_timeout=t.get_float("circuit_breaker_timeout", None),
+        continue_on_failure=t.get_bool("continue_on_failure", True),
     )
     t.finish()
     return cfg

@@ -30,8 +30,18 @@ from starlette.types import Receive, Scope, Send
 
 from .._errors import InvalidRequestError, ProviderError, StreamInterruptedError
 from .._types import GenerationRequest, GenerationResponse, StreamChunk, TokenUsage
+from ..continuation import UsagePart, combine
 from ..wire._common import RequestOptions
-from .errors import ANTHROPIC, ApiError, bad_request, classify, error_response, stream_error_frame, too_large
+from .errors import (
+    ANTHROPIC,
+    ApiError,
+    bad_request,
+    body_timeout,
+    classify,
+    error_response,
+    stream_error_frame,
+    too_large,
+)
 from .keys import VirtualKey, extract_key
 from .service import GatewayError, GatewayService, Target, new_request_id
 
@@ -164,14 +174,25 @@ class StreamRelay:
                 await self.frames.aclose()  # type: ignore[attr-defined]
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, straight from ``receive``; refuses more than ``limit`` bytes without buffering them (413)."""
+async def read_body(request: Request, limit: int, within: float | None = None) -> bytes:
+    """The body, straight from ``receive``; refuses more than ``limit`` bytes without buffering them (413).
+
+    ``within`` (seconds) bounds the whole body (408): ``serve``'s protocol already cuts a slow body off
+    (gateway/http_guard.py), this keeps the app from waiting forever under any other server."""
     for name, value in request.scope["headers"]:
         if name == b"content-length":
             if value.isdigit() and int(value) > limit:
                 raise GatewayError(too_large(limit))
             break
-    receive = request.receive
+    try:
+        async with asyncio.timeout(within):
+            return await _receive_body(request.receive, limit)
+    except TimeoutError:
+        assert within is not None
+        raise GatewayError(body_timeout(within)) from None
+
+
+async def _receive_body(receive: Receive, limit: int) -> bytes:
     message = await receive()
     body: bytes = message.get("body", b"")
     if not message.get("more_body", False):
@@ -182,8 +203,8 @@ async def read_body(request: Request, limit: int) -> bytes:
     size = len(body)
     while message.get("more_body", False):
         message = await receive()
-        if message["type"] == "http.disconnect":
-            break
+        if message["type"] == "http.disconnect":  # not a short body: nobody is there to answer
+            raise GatewayError(bad_request("Request body incomplete: the client disconnected."))
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -245,7 +266,8 @@ async def handle_completion(request: Request, dialect: Dialect) -> Any:
                 from .errors import forbidden
 
                 raise GatewayError(forbidden("The admin key cannot call models; use a tenant key."))
-            body = _decode(await read_body(request, service.config.server.max_body_bytes))
+            server = service.config.server
+            body = _decode(await read_body(request, server.max_body_bytes, server.body_timeout))
             gen, options = _parse(dialect, body)
             target = service.resolve(options.model, key)
             route = target.name
@@ -275,6 +297,34 @@ async def handle_completion(request: Request, dialect: Dialect) -> Any:
         return RawResponse(200, dialect.render(request_id, response), headers)
     finally:
         metrics.in_flight -= 1
+
+
+async def _settle_parts(
+    service: GatewayService,
+    reservation: Reservation | None,
+    key: VirtualKey,
+    usage: TokenUsage | None,
+    provider: str,
+    model: str,
+    request_id: str,
+    durable: bool = False,
+) -> None:
+    """One ledger record per upstream call of a continued stream (``usage.parts``), else one record.
+
+    The first call keeps the request id; a continuation's record is ``<request id>.2``, ``.3``, ...
+    (the ledger keys idempotent writes by request id). The reservation goes with the last record.
+    """
+    parts = (getattr(usage, "parts", None) or [UsagePart(provider, model, usage)]) if usage is not None else []
+    if not parts:
+        service.settle(reservation, key, None, None, None, request_id)
+        return
+    for i, part in enumerate(parts):
+        rid = request_id if i == 0 else f"{request_id}.{i + 1}"
+        last = i == len(parts) - 1
+        if last and durable:
+            await service.settle_durably(reservation, key, part.usage, part.provider, part.model_id, rid)
+        else:
+            service.settle(reservation if last else None, key, part.usage, part.provider, part.model_id, rid)
 
 
 def _fail(
@@ -391,9 +441,12 @@ async def _relay(
             usage = service.estimate_usage(target, provider, model, gen, "".join(texts))
         if service.config.server.durable_replies:  # the final event only once the record is durable
             settled = True
-            await service.settle_durably(reservation, key, usage, provider, model, request_id)
+            await _settle_parts(service, reservation, key, usage, provider, model, request_id, durable=True)
         yield writer.finish(finish, usage)
     except Exception as exc:
+        parts = getattr(exc, "usage_parts", None)  # a continued stream that could not be finished
+        if parts:
+            usage = combine(parts)
         err = exc.error if isinstance(exc, GatewayError) else classify(exc)
         status = err.status
         metrics.record_error(api, err.kind)
@@ -406,6 +459,6 @@ async def _relay(
         if not settled:
             if usage is None and texts:
                 usage = service.estimate_usage(target, provider, model, gen, "".join(texts))
-            service.settle(reservation, key, usage, provider, model, request_id)
+            await _settle_parts(service, reservation, key, usage, provider, model, request_id)
         metrics.record_request(api, target.name, provider, status)
         metrics.latency.observe((api, "true"), time.perf_counter() - started)
