@@ -32,16 +32,7 @@ from .._errors import InvalidRequestError, ProviderError, StreamInterruptedError
 from .._types import GenerationRequest, GenerationResponse, StreamChunk, TokenUsage
 from ..continuation import UsagePart, combine
 from ..wire._common import RequestOptions
-from .errors import (
-    ANTHROPIC,
-    ApiError,
-    bad_request,
-    body_timeout,
-    classify,
-    error_response,
-    stream_error_frame,
-    too_large,
-)
+from .errors import ANTHROPIC, ApiError, bad_request, classify, error_response, stream_error_frame, too_large
 from .keys import VirtualKey, extract_key
 from .service import GatewayError, GatewayService, Target, new_request_id
 
@@ -174,25 +165,14 @@ class StreamRelay:
                 await self.frames.aclose()  # type: ignore[attr-defined]
 
 
-async def read_body(request: Request, limit: int, within: float | None = None) -> bytes:
-    """The body, straight from ``receive``; refuses more than ``limit`` bytes without buffering them (413).
-
-    ``within`` (seconds) bounds the whole body (408): ``serve``'s protocol already cuts a slow body off
-    (gateway/http_guard.py), this keeps the app from waiting forever under any other server."""
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, straight from ``receive``; refuses more than ``limit`` bytes without buffering them (413)."""
     for name, value in request.scope["headers"]:
         if name == b"content-length":
             if value.isdigit() and int(value) > limit:
                 raise GatewayError(too_large(limit))
             break
-    try:
-        async with asyncio.timeout(within):
-            return await _receive_body(request.receive, limit)
-    except TimeoutError:
-        assert within is not None
-        raise GatewayError(body_timeout(within)) from None
-
-
-async def _receive_body(receive: Receive, limit: int) -> bytes:
+    receive = request.receive
     message = await receive()
     body: bytes = message.get("body", b"")
     if not message.get("more_body", False):
@@ -203,8 +183,8 @@ async def _receive_body(receive: Receive, limit: int) -> bytes:
     size = len(body)
     while message.get("more_body", False):
         message = await receive()
-        if message["type"] == "http.disconnect":  # not a short body: nobody is there to answer
-            raise GatewayError(bad_request("Request body incomplete: the client disconnected."))
+        if message["type"] == "http.disconnect":
+            break
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -266,8 +246,7 @@ async def handle_completion(request: Request, dialect: Dialect) -> Any:
                 from .errors import forbidden
 
                 raise GatewayError(forbidden("The admin key cannot call models; use a tenant key."))
-            server = service.config.server
-            body = _decode(await read_body(request, server.max_body_bytes, server.body_timeout))
+            body = _decode(await read_body(request, service.config.server.max_body_bytes))
             gen, options = _parse(dialect, body)
             target = service.resolve(options.model, key)
             route = target.name
@@ -314,7 +293,9 @@ async def _settle_parts(
     The first call keeps the request id; a continuation's record is ``<request id>.2``, ``.3``, ...
     (the ledger keys idempotent writes by request id). The reservation goes with the last record.
     """
-    parts = (getattr(usage, "parts", None) or [UsagePart(provider, model, usage)]) if usage is not None else []
+    parts: list[UsagePart] = []
+    if usage is not None:
+        parts = list(getattr(usage, "parts", None) or [UsagePart(provider, model, usage)])
     if not parts:
         service.settle(reservation, key, None, None, None, request_id)
         return
