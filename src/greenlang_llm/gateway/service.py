@@ -151,6 +151,7 @@ class GatewayService:
                 circuit_breaker_threshold=threshold or server.circuit_breaker_threshold,
                 circuit_breaker_timeout=recovery or server.circuit_breaker_timeout,
                 health_check_interval=server.health_check_interval or 30.0,  # 0: never started
+                continue_on_failure=route.continue_on_failure if route is not None else True,
             )
             for name in names:
                 provider = self.providers[name]
