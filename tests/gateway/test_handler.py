@@ -300,3 +300,48 @@ async def test_an_absurd_max_tokens_on_a_hard_budget_names_max_tokens_and_the_bu
     assert "50.00 USD" in message
     assert "estimated_cost" not in message
     assert providers["claude"].requests == []
+
+
+def _request(messages: list[dict[str, Any]]) -> Any:
+    from starlette.requests import Request
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop(0)
+        await asyncio.Event().wait()  # a client that never sends the rest
+        raise AssertionError("unreachable")
+
+    return Request({"type": "http", "method": "POST", "headers": []}, receive)
+
+
+async def test_a_body_that_never_completes_is_a_408_not_a_wait_forever() -> None:
+    from greenlang_llm.gateway.handler import read_body
+    from greenlang_llm.gateway.service import GatewayError
+
+    request = _request([{"type": "http.request", "body": b"{", "more_body": True}])
+    with pytest.raises(GatewayError) as info:
+        await read_body(request, 1024, within=0)  # (0: expires at the first wait; no real time)
+    assert (info.value.error.status, info.value.error.openai_code) == (408, "request_timeout")
+
+
+async def test_a_client_gone_mid_body_is_not_read_as_a_short_body() -> None:
+    from greenlang_llm.gateway.handler import read_body
+    from greenlang_llm.gateway.service import GatewayError
+
+    request = _request([
+        {"type": "http.request", "body": b'{"model": "default"}', "more_body": True},
+        {"type": "http.disconnect"},
+    ])
+    with pytest.raises(GatewayError) as info:
+        await read_body(request, 1024, within=5)
+    assert "client disconnected" in info.value.error.message
+
+
+async def test_a_whole_body_is_read_within_the_limit() -> None:
+    from greenlang_llm.gateway.handler import read_body
+
+    request = _request([
+        {"type": "http.request", "body": b"ab", "more_body": True},
+        {"type": "http.request", "body": b"cd", "more_body": False},
+    ])
+    assert await read_body(request, 1024, within=5) == b"abcd"

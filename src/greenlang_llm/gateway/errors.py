@@ -103,6 +103,17 @@ def too_large(limit: int) -> ApiError:
     )
 
 
+def body_timeout(seconds: float) -> ApiError:
+    return ApiError(
+        408,
+        f"Request body not received within {seconds:g} s.",
+        "invalid_request_error",
+        "request_timeout",
+        "invalid_request_error",
+        kind="request_timeout",
+    )
+
+
 def rate_limited(message: str, retry_after: float | None) -> ApiError:
     return ApiError(
         429,

@@ -32,7 +32,16 @@ from .._errors import InvalidRequestError, ProviderError, StreamInterruptedError
 from .._types import GenerationRequest, GenerationResponse, StreamChunk, TokenUsage
 from ..continuation import UsagePart, combine
 from ..wire._common import RequestOptions
-from .errors import ANTHROPIC, ApiError, bad_request, classify, error_response, stream_error_frame, too_large
+from .errors import (
+    ANTHROPIC,
+    ApiError,
+    bad_request,
+    body_timeout,
+    classify,
+    error_response,
+    stream_error_frame,
+    too_large,
+)
 from .keys import VirtualKey, extract_key
 from .service import GatewayError, GatewayService, Target, new_request_id
 
@@ -165,14 +174,25 @@ class StreamRelay:
                 await self.frames.aclose()  # type: ignore[attr-defined]
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, straight from ``receive``; refuses more than ``limit`` bytes without buffering them (413)."""
+async def read_body(request: Request, limit: int, within: float | None = None) -> bytes:
+    """The body, straight from ``receive``; refuses more than ``limit`` bytes without buffering them (413).
+
+    ``within`` (seconds) bounds the whole body (408): ``serve``'s protocol already cuts a slow body off
+    (gateway/http_guard.py), this keeps the app from waiting forever under any other server."""
     for name, value in request.scope["headers"]:
         if name == b"content-length":
             if value.isdigit() and int(value) > limit:
                 raise GatewayError(too_large(limit))
             break
-    receive = request.receive
+    try:
+        async with asyncio.timeout(within):
+            return await _receive_body(request.receive, limit)
+    except TimeoutError:
+        assert within is not None
+        raise GatewayError(body_timeout(within)) from None
+
+
+async def _receive_body(receive: Receive, limit: int) -> bytes:
     message = await receive()
     body: bytes = message.get("body", b"")
     if not message.get("more_body", False):
@@ -183,8 +203,8 @@ async def read_body(request: Request, limit: int) -> bytes:
     size = len(body)
     while message.get("more_body", False):
         message = await receive()
-        if message["type"] == "http.disconnect":
-            break
+        if message["type"] == "http.disconnect":  # not a short body: nobody is there to answer
+            raise GatewayError(bad_request("Request body incomplete: the client disconnected."))
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -246,7 +266,8 @@ async def handle_completion(request: Request, dialect: Dialect) -> Any:
                 from .errors import forbidden
 
                 raise GatewayError(forbidden("The admin key cannot call models; use a tenant key."))
-            body = _decode(await read_body(request, service.config.server.max_body_bytes))
+            server = service.config.server
+            body = _decode(await read_body(request, server.max_body_bytes, server.body_timeout))
             gen, options = _parse(dialect, body)
             target = service.resolve(options.model, key)
             route = target.name
