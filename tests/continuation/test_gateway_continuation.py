@@ -26,14 +26,14 @@ PROMPT = [{"role": "user", "content": "Tell me a long story about rivers"}]
 TIMEOUT = 0.3
 
 
-def config(sim: Simulator) -> dict[str, Any]:
+def config(sim: Simulator, durable: bool = False) -> dict[str, Any]:
     def provider(name: str, api: str, model: str = MODEL) -> dict[str, Any]:
         base = sim.base_url if api == "anthropic" else sim.openai_base_url
         return {"name": name, "type": api, "model_id": model, "base_url": base, "api_key_env": "SIM_KEY",
                 "max_retries": 0}
 
     return {
-        "server": {"database_url": "sqlite:///:memory:"},
+        "server": {"database_url": "sqlite:///:memory:", "durable_replies": durable},
         "providers": [provider("claude", "anthropic"), provider("gpt", "openai"),
                       provider("refuser", "openai", "refuser")],
         "routes": [
@@ -55,9 +55,9 @@ class Gateway:
     url: str
 
 
-@pytest_asyncio.fixture
-async def gateway(sim: Simulator) -> AsyncIterator[Gateway]:
-    app, service = make_app(config(sim), providers={}, env=SIM_ENV)
+@pytest_asyncio.fixture(params=[False, True], ids=["queued", "durable_replies"])
+async def gateway(sim: Simulator, request: pytest.FixtureRequest) -> AsyncIterator[Gateway]:
+    app, service = make_app(config(sim, durable=request.param), providers={}, env=SIM_ENV)
     async with serve(app) as url:
         yield Gateway(sim, service, url)
 
