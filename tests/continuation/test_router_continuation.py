@@ -6,6 +6,7 @@ router's decisions. Timeouts are small (0.2-0.5 s); no assertion is an exact tim
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -231,3 +232,24 @@ async def test_a_continuation_that_is_cut_too_is_continued_again(sim: Simulator)
     assert isinstance(usage, SplitUsage)
     assert [p.provider for p in usage.parts] == ["claude", "second", "gpt"]
     assert "".join(c.text for c in chunks).startswith(" ".join(expected.split()[:15]))
+
+
+async def test_many_concurrent_streams_under_random_mid_stream_faults_all_finish_exactly(
+        sim: Simulator) -> None:
+    n = 40
+    requests = [GenerationRequest(prompt=f"Story number {i} about rivers", max_tokens=200) for i in range(n)]
+    expected = [await full_answer(sim, r) for r in requests]
+    for kind, after, rate in (("stream_cut", 7, 0.2), ("invalid_json", 31, 0.2), ("stream_error", 52, 0.2),
+                              ("stall", 12, 0.2)):
+        sim.faults.add(FaultRule(kind, path="/v1/messages", after=after, rate=rate, delay=30))
+    async with LLMRouter() as router:
+        router.register_provider("claude", claude(sim, idle_timeout=0.3), priority=1)
+        router.register_provider("gpt", gpt(sim), priority=2)
+        results = await asyncio.gather(*(collect(router, r) for r in requests))
+        metrics = router.get_metrics()
+    assert ["".join(c.text for c in chunks) for chunks in results] == expected
+    continued = sum(isinstance(chunks[-1].usage, SplitUsage) for chunks in results)
+    assert continued == sum(sim.stats.faults.values()) > 0
+    assert metrics["global"]["successful_requests"] == n
+    assert metrics["global"]["failed_requests"] == 0
+    assert metrics["global"]["failover_count"] == continued
