@@ -253,3 +253,24 @@ async def test_many_concurrent_streams_under_random_mid_stream_faults_all_finish
     assert metrics["global"]["successful_requests"] == n
     assert metrics["global"]["failed_requests"] == 0
     assert metrics["global"]["failover_count"] == continued
+
+
+async def test_the_request_deadline_caps_the_continuation_too(sim: Simulator) -> None:
+    sim.faults.add(FaultRule("stream_cut", path="/v1/messages", after=40))
+    sim.faults.add(FaultRule("slow", path="/v1/chat/completions", delay=20))
+    received: list[str] = []
+    async with LLMRouter() as router:
+        router.register_provider("claude", claude(sim), priority=1)
+        router.register_provider("gpt", gpt(sim), priority=2)
+
+        async def consume() -> None:
+            async for chunk in router.stream(GenerationRequest(prompt="Tell me", timeout=0.5)):
+                received.append(chunk.text)
+
+        started = time.monotonic()
+        with pytest.raises(StreamInterruptedError) as info:
+            await consume()
+        took = time.monotonic() - started
+    assert info.value.partial_text == "".join(received)
+    assert len(received) == 40
+    assert took < 5.0  # the 20 s fallback is cut by the 0.5 s deadline
