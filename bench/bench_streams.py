@@ -83,7 +83,11 @@ def gateway_config(sim: str, port: int, db: Path) -> str:
             f'[[providers]]\nname = "p{i}"\ntype = "{api}"\nmodel_id = "{model}"\n'
             f'api_key_env = "BENCH_SIM_KEY"\nbase_url = "{base}"\nmax_retries = 0\n'
         )
-    out.append(f'[[routes]]\nname = "stall"\nproviders = ["p2"]\nidle_timeout = {IDLE}\n')
+    # every stall is a failure the breaker counts: keep it closed so each run meets the stall again
+    out.append(
+        f'[[routes]]\nname = "stall"\nproviders = ["p2"]\nidle_timeout = {IDLE}\n'
+        "circuit_breaker_threshold = 1000\n"
+    )
     out.append(f'[[keys]]\nkey_env = "{KEY_ENV}"\ntenant = "bench"\nagent = "streams"\n')
     out.append('[[budgets]]\ntenant = "bench"\nmonthly_limit_usd = 1000000.0\nhard_limit = true\n')
     return "\n".join(out)
@@ -168,9 +172,11 @@ async def gateway_stall_overshoot(base: str, runs: int) -> list[float]:
         for _ in range(runs):
             reads: list[tuple[float, bytes]] = []
             async with session.post(t.url, data=t.body, headers=t.headers) as resp:
+                assert resp.status == 200, f"HTTP {resp.status}: {await resp.text()}"
                 while piece := await resp.content.readany():
                     reads.append((time.perf_counter(), piece))
             at = next(i for i, (_, p) in enumerate(reads) if b'"error"' in p)
+            assert at > 0, "the error came with the first read: no stall to measure"
             out.append((reads[at][0] - reads[at - 1][0] - IDLE) * 1000.0)
     return out
 
@@ -303,9 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     seconds = args.seconds or (0.5 if args.quick else 2.0)
     n = 50 if args.quick else 400
     stall_runs = 3 if args.quick else 10
-    command = "python -m bench.bench_streams" + "".join(
-        f" {a}" for a in (argv if argv is not None else sys.argv[1:]) if a and not str(a).endswith(".md")
-    ).replace(" --docs", "")
+    command = "python -m bench.bench_streams" + (" --quick" if args.quick else "")
+    command += (f" --repeats {args.repeats}" if args.repeats else "") + (
+        f" --seconds {args.seconds:g}" if args.seconds else ""
+    )
 
     def log(message: str) -> None:
         print(f"[bench-streams] {message}", file=sys.stderr, flush=True)
