@@ -270,3 +270,24 @@ async def test_limits_reach_a_real_uvicorn_server(unused_tcp_port: int) -> None:
     finally:
         server.should_exit = True
         await task
+
+
+async def test_a_pipelined_request_is_not_timed_while_an_earlier_response_is_still_running() -> None:
+    app = Echo()
+    protocol, transport, timers = await connect(app)
+    # the first request streams until released; the second arrives whole, the third only in part
+    protocol.data_received(post("/stream", b"one") + post("/", b"two") + b"POST / HTTP/1.1\r\nHo")
+    await settle()
+    for _ in range(3):  # deadlines pass while the server, not the client, is the slow side
+        timers.fire()
+        await settle()
+    assert not transport.closed
+    assert statuses(transport.written) == [200]
+    app.release.set()
+    await settle()
+    assert statuses(transport.written) == [200, 200]
+    assert b"size=3" in transport.written
+    timers.fire()  # now the third request's head is late: the client's fault
+    await settle()
+    assert statuses(transport.written) == [200, 200, 408]
+    assert transport.closed
