@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import statistics
 import sys
@@ -204,7 +205,7 @@ async def library_stall_overshoot(sim: str, runs: int) -> list[float]:
 async def measure(
     sim: str, gw: str, repeats: int, seconds: float, n: int, stall_runs: int, log: Any
 ) -> dict[str, Any]:
-    result: dict[str, Any] = {"ttfb": {}, "throughput": {}}
+    result: dict[str, Any] = {"ttfb": {}, "throughput": {}, "load_start": list(os.getloadavg())}
     for api in ("openai", "anthropic"):
         log(f"{api}: time to first byte")
         result["ttfb"][api] = await ttfb(
@@ -229,6 +230,7 @@ async def measure(
         "gateway_ms": await gateway_stall_overshoot(gw, stall_runs),
         "library_ms": await library_stall_overshoot(sim, stall_runs),
     }
+    result["load_end"] = list(os.getloadavg())
     return result
 
 
@@ -244,6 +246,11 @@ def markdown(r: dict[str, Any], repeats: int, seconds: float, command: str) -> s
         f"(a fast model), {PACED_CONCURRENCY} at a time; *unpaced*: 2,000-token streams the simulator",
         "writes as fast as it can (the relay's CPU capacity: the direct client only reads bytes, the",
         "gateway parses every event and writes it again).",
+    ]
+    if "load_start" in r:
+        start, end = r["load_start"], r.get("load_end", r["load_start"])
+        lines.append(f"Load average (1 min) at start / end: {start[0]:.2f} / {end[0]:.2f}.")
+    lines += [
         "",
         "| API | TTFB direct p50 | TTFB gateway p50 | added p50 (target <= 2 ms) |",
         "|---|---:|---:|---:|",
@@ -279,6 +286,17 @@ def markdown(r: dict[str, Any], repeats: int, seconds: float, command: str) -> s
                 f"- {name}: p50 {percentile(values, 50):+.1f} ms, max {values[-1]:+.1f} ms "
                 f"over {len(values)} stalls"
             )
+    lines += [
+        "",
+        "Reading: the gateway's first byte already carries the first content delta (the simulator's is",
+        "its opening event). Paced ratios above 100% are real but not a speed-up: frames that arrive",
+        "together leave the gateway in one write, so its client does fewer reads than the direct",
+        "client, which reads every token separately; the simulator's pacing is the limit on both",
+        "paths. Unpaced figures are the relay's CPU capacity on one core (parse each upstream event,",
+        "encode it again, write it), against a source that only copies bytes; no relay that parses",
+        "gets near 90% of that. A real model streams 50-300 tokens/s, so one gateway process relays",
+        "hundreds of concurrent fast streams before this capacity matters.",
+    ]
     return "\n".join(lines) + "\n"
 
 
