@@ -18,10 +18,11 @@ Nothing is timed while the server, not the client, is the slow side: the timers 
 body is complete, so a long upstream call or a long stream is never cut; and a pipelined
 request's clock is pushed back while an earlier response on the connection is still running.
 
-Subclasses uvicorn's ``HttpToolsProtocol`` (checked against uvicorn 0.54; the callbacks used
-are the httptools parser's: ``on_message_begin``, ``on_url``, ``on_header``,
-``on_headers_complete``, ``on_body``, ``on_message_complete``, plus ``on_response_complete``).
-tests/gateway/test_http_guard.py pins the behaviour against the installed version.
+Subclasses uvicorn's ``HttpToolsProtocol`` (checked against uvicorn 0.54): the httptools
+parser callbacks ``on_message_begin``, ``on_headers_complete``, ``on_body`` and
+``on_message_complete``, plus ``on_response_complete``, ``cycle``, ``pipeline``, ``url`` and
+``headers``. tests/gateway/test_http_guard.py pins the behaviour against the installed version.
+It costs ~5–10 µs of CPU per request (two timers, measured with a fake transport on uvloop).
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     _timer: asyncio.TimerHandle | None = None
     _phase = ""  # "head" while a request's head is arriving, "body" while its body is, else ""
-    _head_bytes = 0  # raw bytes received while in "head" (an upper bound of the head's size)
-    _parsed_head = 0  # exact size of the parsed request line and headers
+    _head_bytes = 0  # raw bytes of earlier reads that ended inside this request's head
+    _read = 0  # size of the read being parsed
     _refused = False  # answered 408/431: everything after is dropped
 
     # ---------------------------------------------------------------- timers
@@ -116,6 +117,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
+        self._read = len(data)
         super().data_received(data)
         if self._phase == "head" and not self._refused and not self.transport.is_closing():
             self._head_bytes += len(data)
@@ -127,21 +129,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._head_bytes = 0
-        self._parsed_head = 0
         self._arm("head", self.header_timeout)
-
-    def on_url(self, url: bytes) -> None:
-        self._parsed_head += len(url)
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._parsed_head += len(name) + len(value) + 4  # ": " and CRLF
-        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         if self._refused:
             return
-        if self._parsed_head > self.max_header_bytes:  # the whole head came in one read
+        # the head ended in this read, which is not counted yet: cheap bound first, exact size if needed
+        if self._head_bytes + self._read > self.max_header_bytes and (
+            len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers) > self.max_header_bytes
+        ):
             self._refuse(_431)
             return
         self._disarm()
@@ -176,7 +172,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._arm("body", self.body_timeout)
 
     def _queued(self, cycle: Any) -> bool:
-        return any(queued is cycle for queued, _ in self.pipeline)
+        return bool(self.pipeline) and any(queued is cycle for queued, _ in self.pipeline)
 
 
 def guarded_protocol(
