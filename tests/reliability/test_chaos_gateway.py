@@ -101,12 +101,16 @@ async def _run(url: str, n: int, stream_every: int) -> list[dict[str, Any]]:
 
 
 def _ledger_records(service: GatewayService, tmp_path: Path) -> dict[str, Decimal]:
-    """request_id -> exact cost, from the tracker's own JSON export (costs are exact decimals)."""
+    """request_id -> exact cost (summed over a continued stream's rows), from the tracker's own JSON
+    export (costs are exact decimals)."""
     out = tmp_path / "ledger.json"
     service.tracker.export_json(out)
     rows = orjson.loads(out.read_bytes())["records"]
-    records = {row["request_id"]: Decimal(str(row["total_cost_usd"])) for row in rows}
-    assert len(records) == len(rows)  # no duplicate request ids
+    assert len({row["request_id"] for row in rows}) == len(rows)  # no duplicate request ids
+    records: dict[str, Decimal] = {}  # a continued stream has one row per upstream call: <id>, <id>.2
+    for row in rows:
+        rid = row["request_id"].split(".")[0]
+        records[rid] = records.get(rid, Decimal(0)) + Decimal(str(row["total_cost_usd"]))
     return records
 
 
