@@ -36,6 +36,7 @@ from ._errors import (
     ContentPolicyError,
     ContextWindowExceededError,
     InvalidRequestError,
+    NotFoundError,
     ProviderError,
     StreamInterruptedError,
 )
@@ -51,8 +52,11 @@ __all__ = ["StreamCall"]
 
 
 def _is_prefill_rejection(error: BaseException) -> bool:
-    return isinstance(error, InvalidRequestError) and not isinstance(
-        error, ContextWindowExceededError | ContentPolicyError)
+    """A plain 400 to a request another provider accepted without the prefill: the prefill is the cause."""
+    if not isinstance(error, InvalidRequestError) or isinstance(
+            error, ContextWindowExceededError | ContentPolicyError | NotFoundError):
+        return False
+    return getattr(error, "status_code", 400) in (400, None)
 
 
 class StreamCall:
