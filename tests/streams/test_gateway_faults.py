@@ -250,3 +250,35 @@ async def test_an_upstream_stream_ending_without_a_finish_reason_ends_with_an_er
     assert stream_text(api, events) == "half an answer"
     assert rows[request_id].estimated
     assert rows[request_id].output_tokens > 0
+
+
+@pytest.mark.parametrize("api", ["anthropic", "openai"])
+async def test_a_slow_first_token_with_nowhere_to_fail_over_is_a_timeout_error_and_a_counted_failure(
+    api: str,
+) -> None:
+    changes = {"first_token_timeout": FIRST}
+    async with (
+        running_sim() as sim,
+        gateway_stack(sim, provider_changes=changes) as stack,
+        aiohttp.ClientSession(stack.url) as http,
+    ):
+        sim.faults.add(FaultRule("slow", model=CLAUDE, delay=30.0))
+        started = time.monotonic()
+        status, _, raw = await _post(http, api, CLAUDE)
+        elapsed = time.monotonic() - started
+        router = stack.service.targets[CLAUDE].router
+        breaker = router.circuit_breaker(PROVIDER_NAMES[CLAUDE])
+        failed = router.get_metrics()["global"]["failed_requests"]
+        errors = dict(stack.service.metrics.errors)
+    body = orjson.loads(raw)  # nothing was streamed yet: a plain error answer in the API's shape
+    assert status == 504
+    assert (
+        (body["error"]["type"] == "timeout_error")
+        if api == "anthropic"
+        else (body["error"]["code"] == "timeout")
+    )
+    assert FIRST <= elapsed < FIRST * SLACK + 0.5
+    assert failed == 1
+    assert breaker is not None
+    assert breaker.consecutive_failures == 1
+    assert errors == {(api, "timeout"): 1}
