@@ -305,7 +305,7 @@ def rewrite_section(path: Path, section: str) -> None:
     text = path.read_text() if path.exists() else ""
     pattern = re.compile(r"^## Streams\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
+        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
     else:
         text = text.rstrip("\n") + ("\n\n" if text else "") + section
     path.write_text(text)
