@@ -46,7 +46,7 @@ from .failover import (
 from .providers.base_provider import BaseLLMProvider
 from .retry import Backoff
 from .strategies import RoutingStrategy, Strategy, make_strategy, parse_strategy
-from .stream_call import StreamCall
+from .stream_call import ContinuationHook, StreamCall
 
 __all__ = ["AllCircuitsOpenError", "AllProvidersRateLimitedError", "LLMRouter", "RoutingStrategy"]
 
@@ -238,15 +238,22 @@ class LLMRouter:
             self._cost += money(usage.total_cost_usd)
         self._succeeded += 1
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamChunk]:
-        """Chunks from the first provider that starts answering; a cut is continued (continuation.py)."""
+    async def stream(
+        self, request: GenerationRequest, *, before_continuation: ContinuationHook | None = None
+    ) -> AsyncIterator[StreamChunk]:
+        """Chunks from the first provider that starts answering; a cut is continued (continuation.py).
+
+        ``before_continuation(provider, continuation_request)`` is consulted before each
+        continuation attempt (e.g. to reserve its extra cost against a hard budget); if it
+        raises, the continuation is not attempted and the stream ends with
+        ``StreamInterruptedError`` (see stream_call.py)."""
         self._total += 1
         try:
             chain = self._chain(request)
         except ProviderError:
             self._failed += 1
             raise
-        relay = StreamCall(self, chain, request).run()
+        relay = StreamCall(self, chain, request, before_continuation).run()
         async with contextlib.aclosing(relay):
             async for chunk in relay:
                 yield chunk

@@ -23,16 +23,26 @@ Split from ``llm_router`` because a stream has more states than a plain call:
    and model that produced the last part. If no provider can finish, the caller
    gets ``StreamInterruptedError`` with exactly the text delivered, and the error
    carries ``usage_parts`` so a ledger can still book each call.
+5. **Budget before each continuation.** A continuation pays the prompt again plus
+   the prefill, which a budget reserved for one call does not cover. The caller's
+   ``before_continuation`` hook (:data:`ContinuationHook`) is consulted with the
+   provider and the exact continuation request before each continuation attempt
+   (and only then); if it raises, no upstream call is made and the stream ends as
+   interrupted (``BudgetExceededError`` → a message saying the budget refused the
+   continuation, the refusal as ``__cause__``), never as a silent overshoot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import TYPE_CHECKING
+import inspect
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, TypeAlias
 
 from ._errors import (
+    BudgetExceededError,
     ContentPolicyError,
     ContextWindowExceededError,
     InvalidRequestError,
@@ -47,8 +57,15 @@ from .failover import FailoverChain, RouteEntry, Verdict, decide, money, normali
 
 if TYPE_CHECKING:
     from .llm_router import LLMRouter
+    from .providers.base_provider import BaseLLMProvider
 
-__all__ = ["StreamCall"]
+__all__ = ["ContinuationHook", "StreamCall"]
+
+logger = logging.getLogger(__name__)
+
+ContinuationHook: TypeAlias = "Callable[[BaseLLMProvider, GenerationRequest], Awaitable[None] | None]"
+"""``before_continuation(provider, continuation_request)``: called (and awaited if it returns an
+awaitable) before each continuation attempt; raising ``BudgetExceededError`` refuses it."""
 
 
 def _is_prefill_rejection(error: BaseException) -> bool:
@@ -62,10 +79,12 @@ def _is_prefill_rejection(error: BaseException) -> bool:
 class StreamCall:
     """The state of one ``router.stream`` call; :meth:`run` is the caller's generator."""
 
-    def __init__(self, router: LLMRouter, chain: FailoverChain, request: GenerationRequest) -> None:
+    def __init__(self, router: LLMRouter, chain: FailoverChain, request: GenerationRequest,
+                 before_continuation: ContinuationHook | None = None) -> None:
         self.router = router
         self.chain = chain
         self.request = request
+        self.before_continuation = before_continuation
         self.delivered: list[str] = []
         """Text the caller has received, across every upstream call."""
         self.parts: list[UsagePart] = []
@@ -81,6 +100,8 @@ class StreamCall:
         upstream_request = self.request
         while (step := router._next(chain)) is not None:
             entry, ticket = step
+            if self.cut is not None and self.before_continuation is not None:
+                await self._consult(entry, ticket, upstream_request)
             outcome = self._attempt(entry, ticket, upstream_request)
             try:
                 async for chunk in outcome:
@@ -226,6 +247,39 @@ class StreamCall:
             router._failed += 1
             raise self._interrupted() from raw
         # else: run() continues on the next candidate with a prefill
+
+    async def _consult(self, entry: RouteEntry, ticket: BreakerTicket | None,
+                       upstream_request: GenerationRequest) -> None:
+        """Ask ``before_continuation`` about this attempt; a refusal ends the stream, uncalled."""
+        hook = self.before_continuation
+        assert hook is not None
+        try:
+            result = hook(entry.provider, upstream_request)
+            if inspect.isawaitable(result):
+                await result
+        except BaseException as refusal:
+            entry.attempts -= 1  # no call was made: not an attempt, no verdict on the provider
+            if ticket is not None:
+                ticket.release()
+            if not isinstance(refusal, Exception):
+                raise  # cancelled while the hook waited
+            self.router._failed += 1
+            raise self._refused(entry, refusal) from refusal
+
+    def _refused(self, entry: RouteEntry, refusal: Exception) -> StreamInterruptedError:
+        """The interruption the caller sees when the hook refused a continuation on ``entry``."""
+        error = self._interrupted()
+        if isinstance(refusal, BudgetExceededError):
+            reason = f"the budget refused the continuation on {entry.name}: {refusal}"
+        else:
+            logger.error("before_continuation hook failed; the stream ends interrupted", exc_info=refusal)
+            reason = f"the before_continuation hook failed: {type(refusal).__name__}: {refusal}"
+        refused = StreamInterruptedError(
+            f"{error.provider}: stream failed after it began and was not continued: {reason}",
+            provider=error.provider, status_code=error.status_code, partial_text=error.partial_text,
+        )
+        refused.usage_parts = error.usage_parts  # type: ignore[attr-defined]
+        return refused
 
     def _interrupted(self) -> StreamInterruptedError:
         cause = self.cut
