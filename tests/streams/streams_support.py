@@ -283,3 +283,16 @@ def stream_text(api: str, events: list[tuple[str | None, Any]]) -> str:
         for _, d in events
         if isinstance(d, dict) and d.get("choices")
     )
+
+
+async def streams_when_settled(sim: Simulator, limit_s: float = 5.0) -> dict[str, int]:
+    """The simulator's stream stats once no stream is open (it notices a closed connection on its own
+    schedule), or as they are after ``limit_s``."""
+    import asyncio
+
+    for _ in range(int(limit_s / 0.01)):
+        streams: dict[str, int] = sim.stats.snapshot()["streams"]
+        if streams["open"] == 0:
+            return streams
+        await asyncio.sleep(0.01)
+    return dict(sim.stats.snapshot()["streams"])

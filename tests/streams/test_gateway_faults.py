@@ -29,6 +29,7 @@ from streams_support import (
     running_sim,
     sse_events,
     stream_text,
+    streams_when_settled,
 )
 
 from greenlang_llm._types import GenerationRequest, StreamChunk
@@ -173,8 +174,7 @@ async def test_a_stall_is_cut_after_the_routes_idle_timeout_with_an_error_event(
         async with http.post(path, json=body, headers=headers) as resp:
             while piece := await resp.content.readany():
                 reads.append((time.monotonic(), piece))
-        await asyncio.sleep(0.05)
-        streams = sim.stats.snapshot()["streams"]
+        streams = await streams_when_settled(sim)
     raw = b"".join(p for _, p in reads)
     events = sse_events(raw)
     assert_ends_with_error(api, events)
@@ -204,7 +204,7 @@ async def test_a_client_hanging_up_closes_the_upstream_request_and_is_recorded(a
             if sim.stats.snapshot()["streams"]["client_closed"]:
                 break
             await asyncio.sleep(0.01)
-        streams = sim.stats.snapshot()["streams"]
+        streams = await streams_when_settled(sim)
         for _ in range(200):
             await stack.service.drain()
             rows = ledger_rows(stack.service)

@@ -13,7 +13,7 @@ import asyncio
 import time
 
 import pytest
-from streams_support import CLAUDE, GPT, collect, provider_for, running_sim
+from streams_support import CLAUDE, GPT, collect, provider_for, running_sim, streams_when_settled
 
 from greenlang_llm._errors import StreamInterruptedError
 from greenlang_llm._types import GenerationRequest
@@ -137,8 +137,7 @@ async def test_a_stall_is_cut_after_idle_timeout_not_before_and_not_much_later(
             await read()
         gap = time.monotonic() - stamps[-1]
         await provider.close()
-        await asyncio.sleep(0.05)  # let the simulator notice the closed connection
-        streams = sim.stats.snapshot()["streams"]
+        streams = await streams_when_settled(sim)
     assert len(received) == 4
     assert info.value.partial_text == "".join(received)
     assert "idle timeout" in str(info.value)
@@ -189,7 +188,7 @@ async def test_closing_a_stream_early_closes_the_upstream_request(model: str) ->
             if sim.stats.snapshot()["streams"]["client_closed"]:
                 break
             await asyncio.sleep(0.01)
-        streams = sim.stats.snapshot()["streams"]
+        streams = await streams_when_settled(sim)
         metrics = router.get_metrics()
         await router.close()
     assert streams["client_closed"] == 1
