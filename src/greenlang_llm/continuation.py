@@ -84,7 +84,8 @@ def estimate_part(provider_name: str, model_id: str, request: GenerationRequest,
         from .pricing import price_usage
         from .tokens import count_text_tokens
 
-        output = count_text_tokens(text, model_id) if text else 0
+        # never more than the call could bill: a local tokenizer may count another model's text high
+        output = min(count_text_tokens(text, model_id), request.max_tokens) if text else 0
         return price_usage(provider_name, model_id, count_prompt or 0, output, estimated=True)
     except Exception:
         logger.warning("could not price the interrupted part of a stream", exc_info=True)

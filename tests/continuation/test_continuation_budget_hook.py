@@ -94,9 +94,13 @@ async def test_a_refusal_ends_the_stream_interrupted_without_calling_the_fallbac
     async with LLMRouter() as router:
         router.register_provider("claude", claude(sim), priority=1)
         router.register_provider("gpt", gpt(sim), priority=2)
-        with pytest.raises(StreamInterruptedError) as info:
+
+        async def consume() -> None:
             async for chunk in router.stream(REQ, before_continuation=hook):
                 seen.append(chunk.text)
+
+        with pytest.raises(StreamInterruptedError) as info:
+            await consume()
         metrics = router.get_metrics()
     error = info.value
     assert len(hook.calls) == 1
@@ -107,7 +111,8 @@ async def test_a_refusal_ends_the_stream_interrupted_without_calling_the_fallbac
     assert isinstance(error.__cause__, BudgetExceededError)
     assert [p.provider for p in error.usage_parts] == ["claude"]  # type: ignore[attr-defined]
     gpt_metrics = metrics["providers"]["gpt"]
-    assert gpt_metrics["total_requests"] == 0 and gpt_metrics["failed_requests"] == 0  # no verdict
+    assert gpt_metrics["total_requests"] == 0
+    assert gpt_metrics["failed_requests"] == 0
     assert metrics["global"]["failed_requests"] == 1
 
 
@@ -140,5 +145,7 @@ async def test_a_continued_continuation_consults_the_hook_again(sim: Simulator) 
     assert [p.provider for p in usage.parts] == ["claude", "second", "gpt"]
     assert [p.model_id for p, _ in hook.calls] == ["second", MODEL]
     first, second = (r.to_messages()[-1]["content"] for _, r in hook.calls)
-    assert isinstance(first, str) and isinstance(second, str)
-    assert len(second) > len(first) and second.startswith(first)  # each prefill is all that was delivered
+    assert isinstance(first, str)
+    assert isinstance(second, str)
+    assert len(second) > len(first)
+    assert second.startswith(first)

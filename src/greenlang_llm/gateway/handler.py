@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -28,7 +29,7 @@ import orjson
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from .._errors import InvalidRequestError, ProviderError, StreamInterruptedError
+from .._errors import BudgetExceededError, InvalidRequestError, ProviderError, StreamInterruptedError
 from .._types import GenerationRequest, GenerationResponse, StreamChunk, TokenUsage
 from ..continuation import UsagePart, combine
 from ..wire._common import RequestOptions
@@ -48,6 +49,7 @@ from .service import GatewayError, GatewayService, Target, new_request_id
 if TYPE_CHECKING:
     from ..cost_tracker import Reservation
     from ..providers.base_provider import BaseLLMProvider
+    from .continuation_budget import ContinuationBudget
 
 __all__ = ["Dialect", "RawResponse", "StreamRelay", "authenticate", "handle_completion", "read_body"]
 
@@ -308,25 +310,35 @@ async def _settle_parts(
     model: str,
     request_id: str,
     durable: bool = False,
+    budget: ContinuationBudget | None = None,
 ) -> None:
     """One ledger record per upstream call of a continued stream (``usage.parts``), else one record.
 
     The first call keeps the request id; a continuation's record is ``<request id>.2``, ``.3``, ...
-    (the ledger keys idempotent writes by request id). The reservation goes with the last record.
+    (the ledger keys idempotent writes by request id). The reservation goes with the last record,
+    and so do the continuations' extra reservations (``budget``): queued right behind it, each is
+    freed once, only after every record of the request is durable.
     """
     parts: list[UsagePart] = []
     if usage is not None:
         parts = list(getattr(usage, "parts", None) or [UsagePart(provider, model, usage)])
-    if not parts:
-        service.settle(reservation, key, None, None, None, request_id)
-        return
-    for i, part in enumerate(parts):
-        rid = request_id if i == 0 else f"{request_id}.{i + 1}"
-        last = i == len(parts) - 1
-        if last and durable:
-            await service.settle_durably(reservation, key, part.usage, part.provider, part.model_id, rid)
-        else:
-            service.settle(reservation if last else None, key, part.usage, part.provider, part.model_id, rid)
+    extra = budget.reservations if budget is not None else []
+    try:
+        if not parts:
+            service.settle(reservation, key, None, None, None, request_id)
+            return
+        for i, part in enumerate(parts):
+            rid = request_id if i == 0 else f"{request_id}.{i + 1}"
+            last = i == len(parts) - 1
+            if last and durable:
+                await service.settle_durably(reservation, key, part.usage, part.provider, part.model_id, rid)
+            else:
+                service.settle(reservation if last else None, key, part.usage, part.provider, part.model_id,
+                               rid)
+    finally:
+        held, extra[:] = list(extra), []
+        for hold in held:
+            service.settle(hold, key, None, None, None, request_id)
 
 
 def _fail(
@@ -349,11 +361,12 @@ async def _open_stream(
     started: float,
 ) -> Any:
     reservation = service.reserve(key, target, gen)
-    upstream = target.router.stream(gen).__aiter__()
+    budget = service.continuation_budget(key, target)
+    upstream = target.router.stream(gen, before_continuation=budget).__aiter__()
     try:
         first = await upstream.__anext__()
     except BaseException as exc:
-        service.settle(reservation, key, None, None, None, request_id)
+        await _settle_parts(service, reservation, key, None, "", "", request_id, budget=budget)
         with contextlib.suppress(BaseException):
             await upstream.aclose()  # type: ignore[attr-defined]
         if isinstance(exc, StopAsyncIteration):
@@ -383,6 +396,7 @@ async def _open_stream(
         model,
         writer,
         started,
+        budget,
     )
     # Take the first frame now: a started generator always runs its cleanup (ledger entry,
     # upstream close) when closed, even if the client is gone before the response begins.
@@ -404,6 +418,7 @@ async def _relay(
     model: str,
     writer: Writer,
     started: float,
+    budget: ContinuationBudget | None = None,
 ) -> AsyncIterator[bytes]:
     metrics = service.metrics
     texts: list[str] = []
@@ -443,13 +458,14 @@ async def _relay(
             usage = service.estimate_usage(target, provider, model, gen, "".join(texts))
         if service.config.server.durable_replies:  # the final event only once the record is durable
             settled = True
-            await _settle_parts(service, reservation, key, usage, provider, model, request_id, durable=True)
+            await _settle_parts(service, reservation, key, usage, provider, model, request_id, durable=True,
+                                budget=budget)
         yield writer.finish(finish, usage)
     except Exception as exc:
         parts = getattr(exc, "usage_parts", None)  # a continued stream that could not be finished
         if parts:
             usage = combine(parts)
-        err = exc.error if isinstance(exc, GatewayError) else classify(exc)
+        err = exc.error if isinstance(exc, GatewayError) else _stream_error(exc)
         status = err.status
         metrics.record_error(api, err.kind)
         logger.info("stream %s ended by upstream error: %s", request_id, type(exc).__name__)
@@ -461,6 +477,17 @@ async def _relay(
         if not settled:
             if usage is None and texts:
                 usage = service.estimate_usage(target, provider, model, gen, "".join(texts))
-            await _settle_parts(service, reservation, key, usage, provider, model, request_id)
+            await _settle_parts(service, reservation, key, usage, provider, model, request_id, budget=budget)
         metrics.record_request(api, target.name, provider, status)
         metrics.latency.observe((api, "true"), time.perf_counter() - started)
+
+
+def _stream_error(exc: Exception) -> ApiError:
+    """The error event ending a started stream; a continuation the budget refused is a budget error."""
+    cause = exc.__cause__
+    if isinstance(exc, StreamInterruptedError) and isinstance(cause, BudgetExceededError):
+        limit = f" of {cause.limit_usd:.2f} USD" if cause.limit_usd is not None else ""
+        return dataclasses.replace(classify(cause), message=(
+            f"Monthly budget{limit} for tenant '{cause.tenant_id}' is exhausted: the stream was cut after "
+            "it began, and continuing it on another provider does not fit the remaining budget."))
+    return classify(exc)

@@ -8,7 +8,9 @@ this module decides. Three choices matter for correctness and speed:
 - **Reserve the worst case before calling.** The reservation is the most
   expensive member of the route with the request's ``max_tokens`` (failover may
   land on any member), so concurrent requests can never push a hard budget past
-  its limit; the actual usage replaces it at commit. A tenant without a hard
+  its limit; the actual usage replaces it at commit. A stream continued on
+  another provider pays its prompt again: each continuation reserves its own
+  worst case first (``continuation_budget.py``) or is refused. A tenant without a hard
   budget (known at start: config or ledger) would get a reservation that holds
   nothing, so the estimate (a token count per member) and the call are skipped.
 - **Write the ledger off the event loop, in batches** (``ledger_writer.py``):
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from ..llm_router import LLMRouter
     from ..providers.base_provider import BaseLLMProvider
     from ..state.redis_shared import SharedState
+    from .continuation_budget import ContinuationBudget
 
 __all__ = ["GatewayError", "GatewayService", "Target", "new_request_id"]
 
@@ -282,6 +285,16 @@ class GatewayService:
         except BudgetExceededError as exc:
             raise GatewayError(_budget_error(_budget_message(key.tenant, exc))) from None
 
+    def continuation_budget(self, key: VirtualKey, target: Target) -> ContinuationBudget | None:
+        """The stream's ``before_continuation`` hook: each continuation reserves its own worst case
+        (continuation_budget.py). None for a tenant without a hard budget: nothing to hold."""
+        limit = self.hard_limits.get(key.tenant)
+        if limit is None:
+            return None
+        from .continuation_budget import ContinuationBudget
+
+        return ContinuationBudget(self.tracker, key.tenant, key.agent, target.name, limit)
+
     @staticmethod
     def _worst_case(target: Target, request: GenerationRequest, input_bound: int | None) -> float:
         """Max over members of prompt + ``max_tokens`` cost; ``input_bound`` replaces the token count."""
@@ -390,7 +403,8 @@ class GatewayService:
         model_id = model or provider.model_id
         try:
             input_tokens = provider.count_tokens(request)
-            output_tokens = count_text_tokens(text, model_id) if text else 0
+            # capped at max_tokens: what the call could bill (and its reservation covers)
+            output_tokens = min(count_text_tokens(text, model_id), request.max_tokens) if text else 0
             return price_usage(provider.name, model_id, input_tokens, output_tokens, estimated=True)
         except Exception:
             logger.warning("could not estimate usage of an interrupted stream", exc_info=True)
