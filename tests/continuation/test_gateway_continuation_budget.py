@@ -201,3 +201,26 @@ async def test_concurrent_cut_streams_never_overshoot_the_hard_budget(
     print(f"\ncontinuation budget race: {len(completed)} continued, "
           f"{len(refused_continuations)} continuations refused, {len(refused_at_open)} refused at open; "
           f"spent ${spent} of ${exact(limit)}")
+
+
+async def test_on_the_anthropic_api_the_refusal_is_an_error_event_never_a_clean_end(
+        sim: Simulator, gateway_for: Any) -> None:
+    import httpx2
+
+    limit = first_call_worst_case(sim) * 1.1
+    sim.faults.add(FaultRule("stream_cut", path="/v1/messages", after=CUT))
+    body = {"model": "story", "max_tokens": MAX_TOKENS, "stream": True, "messages": PROMPT}
+    headers = {"x-api-key": ACME_KEY, "anthropic-version": "2023-06-01"}
+    async with gateway_for(limit) as (service, url), httpx2.AsyncClient(timeout=20) as client:
+        response = await client.post(f"{url}/v1/messages", json=body, headers=headers)
+        await service.drain()
+        status = service.tracker.check_budget("acme")
+    lines = response.text.splitlines()
+    events = [line.removeprefix("event: ") for line in lines if line.startswith("event: ")]
+    assert response.status_code == 200
+    assert events[-1] == "error"
+    assert "message_stop" not in events
+    assert '"rate_limit_error"' in response.text
+    assert "budget" in response.text
+    assert status.spent_usd <= limit
+    assert status.reserved_usd == 0
