@@ -96,6 +96,7 @@ class StreamGuard(BaseLLMProvider):
         delivered: list[str] = []
         texts = 0
         releasing = self.buffer_first_tokens == 0
+        watch = _Watchdog(asyncio.get_running_loop())
         try:
             while True:
                 limit = self.first_token_timeout if texts == 0 else self.idle_timeout
@@ -103,11 +104,16 @@ class StreamGuard(BaseLLMProvider):
                     if limit is None:
                         chunk = await anext(upstream)
                     else:
-                        async with asyncio.timeout(limit):
+                        watch.begin(limit)
+                        try:
                             chunk = await anext(upstream)
+                        finally:
+                            watch.end()
                 except StopAsyncIteration:
                     break
-                except TimeoutError:
+                except asyncio.CancelledError:
+                    if not watch.expired():  # someone else's cancellation: theirs to handle
+                        raise
                     raise self._timeout(texts, limit, delivered, released=bool(delivered)) from None
                 if chunk.text:
                     texts += 1
@@ -126,6 +132,7 @@ class StreamGuard(BaseLLMProvider):
             for early in held:  # the stream ended inside the buffer: all of it, in order
                 yield early
         finally:
+            watch.close()
             close = getattr(upstream, "aclose", None)
             if close is not None:
                 with contextlib.suppress(Exception):
@@ -144,3 +151,65 @@ class StreamGuard(BaseLLMProvider):
             f"after {len(partial)} characters",
             provider=self.name, partial_text=partial,
         )
+
+
+class _Watchdog:
+    """``asyncio.timeout`` for many short waits, without a timer per wait.
+
+    A fast stream waits for its upstream once per delta; arming and cancelling a
+    timer each time cost as much as parsing the delta. Here one timer stays armed:
+    a wait only records its due time (and re-arms only when it is due earlier than
+    the armed timer); when the timer fires early it re-arms for the current wait,
+    and when a wait is really overdue it cancels the waiting task, which
+    ``expired()`` then tells apart from any other cancellation (as
+    ``asyncio.timeout`` does, by the task's cancel count).
+    """
+
+    __slots__ = ("_base", "_due", "_fired", "_handle", "_loop", "_task")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._handle: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._due = 0.0
+        self._base = 0
+        self._fired = False
+
+    def begin(self, limit: float) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task, self._base, self._fired = task, task.cancelling(), False
+        self._due = due = self._loop.time() + limit
+        handle = self._handle
+        if handle is None or handle.when() > due:
+            if handle is not None:
+                handle.cancel()
+            self._handle = self._loop.call_at(due, self._check)
+
+    def end(self) -> None:
+        self._task = None
+
+    def _check(self) -> None:
+        self._handle = None
+        task = self._task
+        if task is None:  # not waiting now: the next wait arms again
+            return
+        if self._loop.time() + 0.001 >= self._due:  # the loop may run a timer a hair early
+            self._fired = True
+            task.cancel()
+        else:
+            self._handle = self._loop.call_at(self._due, self._check)
+
+    def expired(self) -> bool:
+        """After a CancelledError: was it ours (and no other cancellation is pending)?"""
+        if not self._fired:
+            return False
+        self._fired = False
+        task = asyncio.current_task()
+        return task is not None and task.uncancel() <= self._base
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._task = None
