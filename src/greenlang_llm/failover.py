@@ -161,8 +161,20 @@ class AllProvidersRateLimitedError(AllProvidersFailedError, RateLimitError):
         self.status_code = 429
 
 
+NANOS_PER_USD = 1_000_000_000
+
+
 def money(value: float) -> Decimal:
+    """A float cost as the exact decimal it prints as (kept for callers; the router counts nanos)."""
     return Decimal(repr(float(value)))
+
+
+def nanos(value_usd: float) -> int:
+    """A cost in whole nano-dollars: exact for every cost ``pricing`` makes (integer nanos / 1e9).
+
+    The router adds these per call instead of building a ``Decimal`` per call (≈3% of a
+    routed call's CPU went there); a sum of ints is exact and ``/ 1e9`` rounds it once."""
+    return round(value_usd * NANOS_PER_USD)
 
 
 @dataclass(eq=False, slots=True)
@@ -181,12 +193,18 @@ class RouteEntry:
     failures: int = 0
     latency_total_ms: float = 0.0
     latency_ewma_ms: float | None = None
-    cost: Decimal = field(default_factory=Decimal)
+    cost_nanos: int = 0
+    """Spend on this provider in nano-dollars (see :func:`nanos`)."""
     errors: Counter[str] = field(default_factory=Counter)
     rejects_prefill: bool = False
     """Learned: this provider answered 400 to an assistant prefill, so it never continues a stream."""
     _window: int | None = None
     _window_known: bool = False
+
+    @property
+    def cost(self) -> Decimal:
+        """Spend on this provider in USD, exact."""
+        return Decimal(self.cost_nanos).scaleb(-9)
 
     def context_window(self) -> int | None:
         """Looked up on first need (a context-window error), so registering stays cheap."""
@@ -202,7 +220,7 @@ class RouteEntry:
         self.latency_ewma_ms = elapsed_ms if ewma is None else (
             LATENCY_EWMA_ALPHA * elapsed_ms + (1 - LATENCY_EWMA_ALPHA) * ewma)
         if usage is not None and usage.total_cost_usd:
-            self.cost += money(usage.total_cost_usd)
+            self.cost_nanos += nanos(usage.total_cost_usd)
 
 
 def context_window_of(provider: BaseLLMProvider) -> int | None:
@@ -237,7 +255,8 @@ class FailoverChain:
         self.deadline = None if timeout is None else clock() + timeout
         self._todo = iter(order)
         self._again: RouteEntry | None = None
-        self._retried: Counter[str] = Counter()
+        self._retried: dict[str, int] | None = None
+        """Same-provider retries so far, made on the first retry (most calls never retry)."""
         self.errors: list[tuple[str, BaseException]] = []
         self.attempts = 0
         """Providers tried (a same-provider retry is not a new one)."""
@@ -312,7 +331,12 @@ class FailoverChain:
         return None
 
     def _retry_delay(self, entry: RouteEntry, verdict: Verdict, error: Exception) -> float | None:
-        done = self._retried[entry.name]
+        if self.same_provider_retries <= 0:
+            return None
+        retried = self._retried
+        if retried is None:
+            retried = self._retried = {}
+        done = retried.get(entry.name, 0)
         if done >= self.same_provider_retries:
             return None
         if verdict is Verdict.RETRY_AFTER:
@@ -322,7 +346,7 @@ class FailoverChain:
         left = self.remaining()
         if left is not None and wait >= left:
             return None  # the wait would outlive the deadline: fail over instead of sleeping
-        self._retried[entry.name] = done + 1
+        retried[entry.name] = done + 1
         self._again = entry
         return wait
 

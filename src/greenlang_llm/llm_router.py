@@ -26,7 +26,6 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from decimal import Decimal
 from typing import Any
 
 from ._errors import AllProvidersFailedError, CircuitBreakerOpenError, ProviderError
@@ -39,7 +38,7 @@ from .failover import (
     RouteEntry,
     Verdict,
     decide,
-    money,
+    nanos,
     normalise,
     within,
 )
@@ -107,7 +106,8 @@ class LLMRouter:
         self._by_name: dict[str, RouteEntry] = {}
         self._monitor: asyncio.Task[None] | None = None
         self._total = self._succeeded = self._failed = self._cancelled = self._failovers = 0
-        self._cost = Decimal(0)
+        self._cost_nanos = 0
+        """Total spend in nano-dollars: exact integer sums, no ``Decimal`` per call."""
         self.breaker_transitions: list[tuple[str, Transition]] = []
         """Every breaker state change, as (provider name, transition), oldest first."""
 
@@ -158,25 +158,33 @@ class LLMRouter:
         return step
 
     def _plan(self, request: GenerationRequest) -> list[RouteEntry]:
-        if not self._entries:
+        entries = self._entries
+        if not entries:
             raise AllProvidersFailedError("no providers are registered with the router")
+        # the usual call has every breaker closed and every provider healthy: one list, and the
+        # refused/last-resort lists only when something is in them
         healthy: list[RouteEntry] = []
-        last_resort: list[RouteEntry] = []
-        refused: list[tuple[str, BaseException]] = []
-        for entry in self._entries:
+        last_resort: list[RouteEntry] | None = None
+        refused: list[tuple[str, BaseException]] | None = None
+        for entry in entries:
             breaker = entry.breaker
             if breaker is not None and not breaker.is_available():
+                if refused is None:
+                    refused = []
                 refused.append((entry.name, CircuitBreakerOpenError(
                     retry_after=breaker.retry_after(), provider=entry.name)))
             elif entry.healthy:
                 healthy.append(entry)
+            elif last_resort is None:
+                last_resort = [entry]
             else:
                 last_resort.append(entry)
-        if not healthy and not last_resort:
+        if not healthy and last_resort is None:
+            assert refused is not None
             soonest = min(getattr(e, "retry_after", 0.0) for _, e in refused)
             raise AllCircuitsOpenError(
                 f"every circuit breaker is open; the first recovers in {soonest:.1f}s", refused, soonest)
-        return self._strategy.order((healthy, last_resort), request)
+        return self._strategy.order((healthy, last_resort or ()), request)
 
     # -- calls -----------------------------------------------------------------------
     async def generate(self, request: GenerationRequest) -> GenerationResponse:
@@ -190,8 +198,12 @@ class LLMRouter:
         while (step := self._next(chain)) is not None:
             entry, ticket = step
             started = self._clock()
+            left = chain.remaining()
             try:
-                response = await within(entry.provider.generate(request), chain.remaining())
+                if left is None:  # no deadline: await the provider itself, no wrapper coroutine
+                    response = await entry.provider.generate(request)
+                else:
+                    response = await within(entry.provider.generate(request), left)
             except asyncio.CancelledError:
                 self._cancelled += 1
                 if ticket is not None:
@@ -235,7 +247,7 @@ class LLMRouter:
     def _record_success(self, entry: RouteEntry, started: float, usage: TokenUsage | None) -> None:
         entry.succeeded((self._clock() - started) * 1000.0, usage)
         if usage is not None and usage.total_cost_usd:
-            self._cost += money(usage.total_cost_usd)
+            self._cost_nanos += nanos(usage.total_cost_usd)
         self._succeeded += 1
 
     async def stream(
@@ -328,7 +340,7 @@ class LLMRouter:
                 "total_requests": e.attempts,
                 "success_rate": 100.0 * e.successes / e.attempts if e.attempts else 0.0,
                 "avg_latency_ms": e.latency_total_ms / e.successes if e.successes else 0.0,
-                "total_cost_usd": float(e.cost),
+                "total_cost_usd": e.cost_nanos / 1e9,
                 "circuit_breaker_state": (breaker.state if breaker else CircuitState.CLOSED).value,
                 "successful_requests": e.successes,
                 "failed_requests": e.failures,
@@ -344,7 +356,7 @@ class LLMRouter:
                 "successful_requests": self._succeeded,
                 "failed_requests": self._failed,
                 "failover_count": self._failovers,
-                "total_cost_usd": float(self._cost),
+                "total_cost_usd": self._cost_nanos / 1e9,
                 "cancelled_requests": self._cancelled,
                 "strategy": self.strategy.value,
             },

@@ -53,7 +53,7 @@ from ._errors import (
 from ._types import GenerationRequest, StreamChunk, TokenUsage
 from .circuit_breaker import BreakerTicket
 from .continuation import Seam, UsagePart, combine, estimate_part, prefill_request
-from .failover import FailoverChain, RouteEntry, Verdict, decide, money, normalise, within
+from .failover import FailoverChain, RouteEntry, Verdict, decide, nanos, normalise, within
 
 if TYPE_CHECKING:
     from .llm_router import LLMRouter
@@ -204,8 +204,9 @@ class StreamCall:
             part = estimate_part(entry.provider.name, model, upstream_request, produced, prompt)
             self.parts.append(UsagePart(entry.name, model, part))
             if part.total_cost_usd:
-                entry.cost += money(part.total_cost_usd)
-                router._cost += money(part.total_cost_usd)
+                cost = nanos(part.total_cost_usd)
+                entry.cost_nanos += cost
+                router._cost_nanos += cost
         if continuing and not sent and _is_prefill_rejection(raw):
             entry.rejects_prefill = True  # learned; its 400 is never the caller's error
             entry.errors["PrefillRejected"] += 1

@@ -257,7 +257,8 @@ class HttpProvider(BaseLLMProvider):
         if not self._owns_session and session is not None:
             return session
         loop = asyncio.get_running_loop()
-        if session is None or session.closed or self._session_loop is not loop:
+        # the loop identity first: a C call and a pointer compare; ``closed`` is a Python property
+        if self._session_loop is not loop or session is None or session.closed:
             connector = aiohttp.TCPConnector(limit=self.max_connections, ttl_dns_cache=300)
             # ``timeout`` is generate's per-attempt limit, set here so no call builds its own;
             # our user-agent header replaces aiohttp's (it only adds one when absent)

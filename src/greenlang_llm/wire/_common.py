@@ -78,6 +78,21 @@ def usage(input_tokens: int, output_tokens: int, cache_read: int = 0, cache_writ
     )
 
 
+def counted_usage(input_tokens: int, output_tokens: int, cache_read: int, cache_write: int) -> TokenUsage:
+    """As :func:`usage`, for counts that already went through :func:`count` with
+    ``cache_read + cache_write <= input_tokens``: skips ``TokenUsage``'s validation,
+    which the provider's pricing then does not need to repeat (≈4 µs per call)."""
+    built: TokenUsage = object.__new__(TokenUsage)
+    built.input_tokens = input_tokens
+    built.output_tokens = output_tokens
+    built.total_tokens = input_tokens + output_tokens
+    built.input_cost_usd = built.output_cost_usd = built.total_cost_usd = 0.0
+    built.cache_read_tokens = cache_read
+    built.cache_write_tokens = cache_write
+    built.estimated = False
+    return built
+
+
 def count(value: Any) -> int:
     """A token count from the wire: None or junk count as 0, never a crash."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:

@@ -39,6 +39,7 @@ from ._common import (
     RequestOptions,
     check_content,
     count,
+    counted_usage,
     message_text,
     optional_bool,
     optional_temperature,
@@ -46,7 +47,6 @@ from ._common import (
     require_model,
     require_object,
     stop_list,
-    usage,
 )
 from .sse import ServerSentEvent, encode_event
 
@@ -130,7 +130,9 @@ def usage_from_wire(raw: Mapping[str, Any] | None) -> TokenUsage:
     raw = raw or {}
     write = count(raw.get("cache_creation_input_tokens"))
     read = count(raw.get("cache_read_input_tokens"))
-    return usage(count(raw.get("input_tokens")) + write + read, count(raw.get("output_tokens")), read, write)
+    return counted_usage(
+        count(raw.get("input_tokens")) + write + read, count(raw.get("output_tokens")), read, write
+    )
 
 
 def usage_to_wire(u: TokenUsage) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from ._common import (
     RequestOptions,
     check_content,
     count,
+    counted_usage,
     message_text,
     optional_bool,
     optional_temperature,
@@ -46,7 +47,6 @@ from ._common import (
     require_model,
     require_object,
     stop_list,
-    usage,
 )
 from .sse import ServerSentEvent
 
@@ -134,7 +134,7 @@ def usage_from_wire(raw: Mapping[str, Any] | None) -> TokenUsage:
     prompt = count(raw.get("prompt_tokens"))
     read = min(count(details.get("cached_tokens")), prompt)
     write = min(count(details.get("cache_write_tokens")), prompt - read)
-    return usage(prompt, count(raw.get("completion_tokens")), read, write)
+    return counted_usage(prompt, count(raw.get("completion_tokens")), read, write)
 
 
 def usage_to_wire(u: TokenUsage) -> dict[str, Any]:
