@@ -24,6 +24,7 @@ import abc
 import itertools
 import logging
 import math
+import operator
 import random
 from collections.abc import Sequence
 from enum import StrEnum
@@ -98,21 +99,29 @@ class Strategy(abc.ABC):
 
     def order(self, tiers: Sequence[Sequence[C]], request: GenerationRequest) -> list[C]:
         """All candidates, tier by tier, each tier in this strategy's order."""
-        out: list[C] = []
+        out: list[C] | None = None
         for tier in tiers:
             if tier:
-                out.extend(self._order_tier(tier, request))
-        return out
+                ordered = self._order_tier(tier, request)
+                if out is None:
+                    out = ordered  # the usual call has one tier: its ordered list is the answer
+                else:
+                    out.extend(ordered)
+        return [] if out is None else out
 
     @abc.abstractmethod
     def _order_tier(self, tier: Sequence[C], request: GenerationRequest) -> list[C]: ...
+
+
+_BY_PRIORITY = operator.attrgetter("priority", "order")
+"""(priority, registration order): one C call per candidate, no lambda made per call."""
 
 
 class Priority(Strategy):
     kind = RoutingStrategy.PRIORITY
 
     def _order_tier(self, tier: Sequence[C], request: GenerationRequest) -> list[C]:
-        return sorted(tier, key=lambda c: (c.priority, c.order))
+        return sorted(tier, key=_BY_PRIORITY)
 
 
 class LeastCost(Strategy):
