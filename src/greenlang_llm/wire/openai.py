@@ -130,7 +130,7 @@ def usage_from_wire(raw: Mapping[str, Any] | None) -> TokenUsage:
     """OpenAI usage → ours; ``cached_tokens`` (and 3.x ``cache_write_tokens``) are subsets (rule 10)."""
     raw = raw or {}
     details = raw.get("prompt_tokens_details")
-    details = details if isinstance(details, Mapping) else {}
+    details = details if type(details) is dict or isinstance(details, Mapping) else {}
     prompt = count(raw.get("prompt_tokens"))
     read = min(count(details.get("cached_tokens")), prompt)
     write = min(count(details.get("cache_write_tokens")), prompt - read)
@@ -179,7 +179,8 @@ def _first_choice(body: Mapping[str, Any]) -> Mapping[str, Any]:
     choices = body.get("choices")
     if isinstance(choices, list):
         for choice in choices:
-            if isinstance(choice, Mapping) and choice.get("index", 0) == 0:
+            # ``type(x) is dict`` first: what orjson gives, without the ABC check (hot path)
+            if (type(choice) is dict or isinstance(choice, Mapping)) and choice.get("index", 0) == 0:
                 return choice
     return {}
 
@@ -188,13 +189,17 @@ def parse_response(body: Mapping[str, Any]) -> ParsedResponse:
     """A plain ``POST /chat/completions`` reply (first choice; ``choices`` may be empty)."""
     choice = _first_choice(body)
     message = choice.get("message")
-    text = message_text(message.get("content")) if isinstance(message, Mapping) else ""
+    text = (
+        message_text(message.get("content"))
+        if type(message) is dict or isinstance(message, Mapping) else ""
+    )
     reason = choice.get("finish_reason")
     raw_usage = body.get("usage")
     return ParsedResponse(
         text=text,
         finish_reason=TO_NEUTRAL.get(reason, reason) if isinstance(reason, str) else None,
-        usage=usage_from_wire(raw_usage) if isinstance(raw_usage, Mapping) else None,
+        usage=usage_from_wire(raw_usage)
+        if type(raw_usage) is dict or isinstance(raw_usage, Mapping) else None,
         id=str(body.get("id") or ""),
         model=str(body.get("model") or ""),
         native_finish_reason=reason if isinstance(reason, str) else None,
