@@ -64,6 +64,8 @@ T = TypeVar("T")
 
 
 class CircuitState(StrEnum):
+    """A breaker's state; the values are what ``get_metrics()`` reports as ``circuit_breaker_state``."""
+
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"

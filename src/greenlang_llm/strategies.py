@@ -50,6 +50,11 @@ logger = logging.getLogger(__name__)
 
 
 class RoutingStrategy(StrEnum):
+    """How the router orders the providers it may call now; failover walks that order.
+
+    The values are the names the gateway config accepts (``strategy = "least_cost"``).
+    """
+
     PRIORITY = "priority"
     LEAST_COST = "least_cost"
     LEAST_LATENCY = "least_latency"
