@@ -331,15 +331,23 @@ def test_tenants_without_a_hard_budget_get_no_op_reservations(tracker: CostTrack
     assert tracker.check_budget("soft").spent_usd == 2.0
 
 
-def test_commit_needs_a_provider_and_validates_before_freeing(tracker: CostTracker) -> None:
+def test_commit_validates_before_freeing(tracker: CostTracker) -> None:
     tracker.set_budget("acme", 1.0, hard_limit=True)
     r = tracker.reserve("acme", 0.5)
     with pytest.raises(InvalidRequestError, match="provider"):
-        tracker.commit(r, usage(0.1))
+        tracker.commit(r, usage(0.1), provider="")
     with pytest.raises(InvalidRequestError, match="unknown argument"):
         tracker.commit(r, usage(0.1), provider="p", colour="red")
     assert tracker.check_budget("acme").reserved_usd == 0.5  # still held
     assert tracker.commit(r, usage(0.1), provider="p") is True
+
+
+def test_commit_as_design_writes_it_records_an_unnamed_provider_as_unknown(tracker: CostTracker) -> None:
+    tracker.set_budget("acme", 1.0, hard_limit=True)
+    r = tracker.reserve("acme", 0.5)
+    assert tracker.commit(r, usage(0.1)) is True  # commit(reservation, usage), no dims at all
+    assert tracker.check_budget("acme").reserved_usd == 0.0
+    assert tracker.get_summary(tenant_id="acme").breakdown_by_provider == {"unknown": 0.1}
 
 
 def test_leaked_reservations_expire_after_the_ttl(url: str, clock: Clock) -> None:

@@ -219,3 +219,14 @@ def test_repr_names_the_fields() -> None:
     text = repr(RateLimitError("slow", retry_after=1.0, provider="openai"))
     assert "RateLimitError" in text
     assert "provider='openai'" in text
+
+
+def test_circuit_breaker_open_error_takes_retry_after_positionally_as_the_seed_did() -> None:
+    from greenlang_llm.circuit_breaker import CircuitBreakerOpenError
+
+    err = CircuitBreakerOpenError(2.5)
+    assert err.retry_after == 2.5
+    assert "2.5" in str(err)
+    named = CircuitBreakerOpenError("open", retry_after=1.0, provider="claude")
+    assert (named.retry_after, named.provider, str(named)) == (1.0, "claude", "open")
+    assert CircuitBreakerOpenError().retry_after == 0.0

@@ -147,12 +147,16 @@ class CircuitBreakerOpenError(ProviderError):
 
     def __init__(
         self,
-        message: str = "circuit breaker is open",
-        retry_after: float = 0.0,
+        message: str | float = "circuit breaker is open",
+        retry_after: float | None = None,
         provider: str | None = None,
     ) -> None:
-        super().__init__(message, True, provider, None)
-        self.retry_after = retry_after
+        # ``CircuitBreakerOpenError(2.5)`` (the seed's form) means retry_after=2.5.
+        if isinstance(message, int | float) and not isinstance(message, bool) and retry_after is None:
+            retry_after = float(message)
+            message = f"circuit breaker is open; retry after {retry_after:.1f}s"
+        super().__init__(str(message), True, provider, None)
+        self.retry_after: float = 0.0 if retry_after is None else float(retry_after)
 
 
 class BudgetExceededError(ProviderError):

@@ -347,7 +347,8 @@ class CostTracker:
         """Record the actual usage and free the reservation in one step.
 
         ``track`` takes ``provider``, ``agent_id``, ``model_id``, ``request_id``, ``timestamp``
-        (defaults from the reservation's dims). Committing a reservation twice, or after
+        (defaults from the reservation's dims; a provider named nowhere is recorded as
+        ``"unknown"``). Committing a reservation twice, or after
         ``release``, raises ``InvalidRequestError``; an expired one still records the usage.
         Returns False when ``request_id`` was already recorded.
         """
@@ -358,7 +359,8 @@ class CostTracker:
             raise InvalidRequestError(f"commit(): unknown argument(s) {sorted(unknown)}")
         dims = {**{k: v for k, v in reservation.dims.items() if k in _TRACK_KEYS}, **track}
         record = self._record(
-            dims.get("provider"), reservation.tenant_id, dims.get("agent_id", ""), dims.get("model_id", ""),
+            dims.get("provider", "unknown"), reservation.tenant_id, dims.get("agent_id", ""),
+            dims.get("model_id", ""),
             usage, dims.get("timestamp"), dims.get("request_id"),
         )  # fmt: skip
         outcome = self._state.begin_settle(reservation.id)
