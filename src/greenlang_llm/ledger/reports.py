@@ -17,12 +17,12 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import IO, Any
 
 from .._errors import InvalidRequestError
-from .base import HOUR_US, MAX_US, MIN_US
-from .records import UsageRecord, nanos_to_decimal_str, nanos_to_usd, to_us, to_utc
+from .base import MAX_US, MIN_US
+from .records import UsageRecord, from_us, nanos_to_decimal_str, nanos_to_usd, to_us, to_utc
 
 __all__ = [
     "CSV_COLUMNS",
@@ -104,11 +104,11 @@ def bucket_series(
         raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}; got {granularity!r}")
     if end_us <= start_us:
         return []
-    first = _floor(_from_us(start_us), granularity)
-    last = _floor(_from_us(end_us - 1), granularity)
+    first = _floor(from_us(start_us), granularity)
+    last = _floor(from_us(end_us - 1), granularity)
     sums: dict[datetime, int] = {}
     for bucket_us, nanos in costs.items():  # hour or day starts; folded into the granularity
-        key = _floor(_from_us(bucket_us), granularity)
+        key = _floor(from_us(bucket_us), granularity)
         sums[key] = sums.get(key, 0) + nanos
     out: list[tuple[datetime, int]] = []
     cur = first
@@ -118,14 +118,6 @@ def bucket_series(
             raise ValueError(f"time series too long: more than {_MAX_BUCKETS} {granularity} buckets")
         cur = _next(cur, granularity)
     return out
-
-
-def hour_floor(us: int) -> int:
-    return us - us % HOUR_US
-
-
-def _from_us(us: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
 
 
 def record_dict(r: UsageRecord) -> dict[str, Any]:
