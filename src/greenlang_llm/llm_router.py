@@ -43,17 +43,13 @@ from .failover import (
     within,
 )
 from .providers.base_provider import BaseLLMProvider
-from .retry import Backoff
+from .retry import Backoff, _asyncio_sleep
 from .strategies import RoutingStrategy, Strategy, make_strategy, parse_strategy
 from .stream_call import ContinuationHook, StreamCall
 
 __all__ = ["AllCircuitsOpenError", "AllProvidersRateLimitedError", "LLMRouter", "RoutingStrategy"]
 
 logger = logging.getLogger(__name__)
-
-
-async def _asyncio_sleep(seconds: float) -> None:
-    await asyncio.sleep(seconds)
 
 
 class LLMRouter:

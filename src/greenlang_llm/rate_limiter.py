@@ -18,11 +18,11 @@ tests run in no real time.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
 from ._errors import RateLimitError
+from .retry import _asyncio_sleep
 
 __all__ = ["RateLimiter"]
 
@@ -47,10 +47,6 @@ class _Bucket:
         """Seconds until ``amount`` more can be taken (after ``refill``)."""
         shortfall = amount - self.level
         return shortfall / self.rate if shortfall > 0 else 0.0
-
-
-async def _asyncio_sleep(seconds: float) -> None:
-    await asyncio.sleep(seconds)
 
 
 class RateLimiter:

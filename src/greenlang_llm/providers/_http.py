@@ -47,7 +47,7 @@ from .._errors import (
     error_from_http,
 )
 from .._types import GenerationRequest, GenerationResponse, ProviderHealth, StreamChunk, TokenUsage
-from ..retry import Backoff, RetryPolicy
+from ..retry import Backoff, RetryPolicy, _asyncio_sleep
 from ._stream_reader import SSEReader, WireStreamParser
 from .base_provider import BaseLLMProvider
 
@@ -111,10 +111,6 @@ def check_base_url(url: str, provider: str) -> None:
 def _env(name: str) -> str | None:
     value = os.environ.get(name)
     return value.strip() or None if value is not None else None
-
-
-async def _asyncio_sleep(seconds: float) -> None:
-    await asyncio.sleep(seconds)
 
 
 def _price_usage() -> Callable[..., TokenUsage]:
