@@ -49,7 +49,6 @@ class ServerConfig:
     redis_prefix: str = "greenlang:"
     reservation_ttl_s: float = 600.0
     max_body_bytes: int = 1_048_576
-    default_max_tokens: int = 1024
     alert_webhook_url: str | None = None
     shutdown_timeout: float = 30.0
     health_check_interval: float = 30.0
@@ -269,7 +268,6 @@ def _server(data: Any, env: Mapping[str, str]) -> ServerConfig:
         redis_prefix=t.get_str("redis_prefix", d.redis_prefix) or d.redis_prefix,
         reservation_ttl_s=t.get_float("reservation_ttl_s", d.reservation_ttl_s) or d.reservation_ttl_s,
         max_body_bytes=t.get_int("max_body_bytes", d.max_body_bytes, low=1024) or d.max_body_bytes,
-        default_max_tokens=t.get_int("default_max_tokens", d.default_max_tokens, low=1) or 1024,
         alert_webhook_url=t.get_str("alert_webhook_url"),
         shutdown_timeout=t.get_float("shutdown_timeout", d.shutdown_timeout) or d.shutdown_timeout,
         health_check_interval=_interval(t),
