@@ -306,10 +306,9 @@ class FailoverChain:
             return entry, ticket
         return None
 
-    def failed(self, entry: RouteEntry, ticket: BreakerTicket | None, error: Exception,
-               deadline_cut: bool) -> Exception | float | None:
-        """Record a failed attempt: the error to raise now, seconds to wait before retrying
-        the same provider (the next :meth:`next` returns it), or None to fail over."""
+    def charge(self, entry: RouteEntry, ticket: BreakerTicket | None, error: Exception,
+               deadline_cut: bool) -> None:
+        """Book a failed attempt on ``entry``, its breaker and this chain's errors (no verdict)."""
         entry.failures += 1
         entry.errors[type(error).__name__] += 1
         if ticket is not None:
@@ -318,6 +317,12 @@ class FailoverChain:
             else:
                 ticket.failure(error)
         self.errors.append((entry.name, error))
+
+    def failed(self, entry: RouteEntry, ticket: BreakerTicket | None, error: Exception,
+               deadline_cut: bool) -> Exception | float | None:
+        """Record a failed attempt: the error to raise now, seconds to wait before retrying
+        the same provider (the next :meth:`next` returns it), or None to fail over."""
+        self.charge(entry, ticket, error, deadline_cut)
         verdict = decide(error)
         if verdict is Verdict.RETURN:
             return error

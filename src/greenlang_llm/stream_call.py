@@ -224,14 +224,7 @@ class StreamCall:
             return
         cut = isinstance(raw, TimeoutError) and chain.past_deadline()
         error = normalise(raw, entry.name, cut)
-        entry.failures += 1
-        entry.errors[type(error).__name__] += 1
-        if ticket is not None:
-            if cut:
-                ticket.release()
-            else:
-                ticket.failure(error)
-        chain.errors.append((entry.name, error))
+        chain.charge(entry, ticket, error, cut)
         if not isinstance(error, ProviderError) and decide(error) is Verdict.RETURN:
             router._failed += 1
             raise error  # a bug in a provider is not hidden by a continuation
