@@ -84,8 +84,11 @@ def _words(request: GenerationRequest, model: str, n: int) -> list[str]:
     return [VOCAB[(digest[i % 32] + 7 * (i // 32)) % 64] for i in range(n)]
 
 
-def _continuation(request: GenerationRequest, model: str, behaviour: ModelBehaviour) -> list[str] | None:
-    """The words after a prefill that starts the reply the request without it would get; else None."""
+def _continuation(
+    request: GenerationRequest, model: str, behaviour: ModelBehaviour
+) -> tuple[list[str], int] | None:
+    """The words after a prefill that starts the reply the request without it would get, and the
+    prefill's word count; else None."""
     messages = request.to_messages()
     if len(messages) < 2 or messages[-1]["role"] != "assistant":
         return None
@@ -99,7 +102,7 @@ def _continuation(request: GenerationRequest, model: str, behaviour: ModelBehavi
         return None
     rest = full[len(done) : len(done) + request.max_tokens]
     echo = done[len(done) - min(behaviour.echo_words, len(done)) :] if behaviour.echo_words else []
-    return echo + rest
+    return echo + rest, len(done)
 
 
 def make_reply(request: GenerationRequest, model: str, behaviour: ModelBehaviour) -> Reply:
@@ -107,9 +110,8 @@ def make_reply(request: GenerationRequest, model: str, behaviour: ModelBehaviour
     finish = "length" if request.max_tokens < behaviour.reply_tokens else "stop"
     continued = _continuation(request, model, behaviour)
     if continued is not None:
-        done = len(message_text(request.to_messages()[-1]["content"]).rstrip().split(" "))
+        words, done = continued
         finish = "length" if done + request.max_tokens < behaviour.reply_tokens else "stop"
-        words = continued
     else:
         words = _words(request, model, n)
     stop_sequence = None
