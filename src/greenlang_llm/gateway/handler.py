@@ -40,8 +40,10 @@ from .errors import (
     body_timeout,
     classify,
     error_response,
+    forbidden,
     stream_error_frame,
     too_large,
+    unauthorized,
 )
 from .keys import VirtualKey, extract_key
 from .service import GatewayError, GatewayService, Target, new_request_id
@@ -218,8 +220,6 @@ async def _receive_body(receive: Receive, limit: int) -> bytes:
 def authenticate(service: GatewayService, request: Request) -> VirtualKey:
     key = service.keys.lookup(extract_key(request.scope["headers"]))
     if key is None:
-        from .errors import unauthorized
-
         raise GatewayError(unauthorized("Invalid or missing API key."))
     return key
 
@@ -265,8 +265,6 @@ async def handle_completion(request: Request, dialect: Dialect) -> Any:
         try:
             key = authenticate(service, request)
             if key.is_admin:
-                from .errors import forbidden
-
                 raise GatewayError(forbidden("The admin key cannot call models; use a tenant key."))
             server = service.config.server
             body = _decode(await read_body(request, server.max_body_bytes, server.body_timeout))
@@ -281,9 +279,7 @@ async def handle_completion(request: Request, dialect: Dialect) -> Any:
             response = await service.generate(key, target, gen, request_id)
         except GatewayError as exc:
             return _fail(service, api, exc.error, request_id, route, started)
-        except InvalidRequestError as exc:
-            return _fail(service, api, classify(exc), request_id, route, started)
-        except ProviderError as exc:
+        except (InvalidRequestError, ProviderError) as exc:
             return _fail(service, api, classify(exc), request_id, route, started)
         except Exception as exc:
             logger.exception("unexpected error in %s request %s", api, request_id)
