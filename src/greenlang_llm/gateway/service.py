@@ -205,7 +205,6 @@ class GatewayService:
             t: float(b["monthly_limit_usd"]) for t, b in tracker.list_budgets().items() if b.get("hard_limit")
         }
         """Hard-limited tenants' monthly limits: a worst case above one can never be served."""
-        self.hard_tenants = frozenset(self.hard_limits)
         self.ledger = LedgerWriter(tracker)
         self._alert_hooks: list[Callable[[str, float, float], None]] = []
         tracker.register_alert_callback(self._on_alert)
