@@ -294,12 +294,9 @@ def render_html(data: ReportData) -> str:
     over_time = svg.line_chart(
         series, label="Cumulative cost per tenant", time_format=_time_format_for(bucket)
     )
-    providers = svg.bar_chart(
-        [(r.name, float(r.cost_usd)) for r in data.breakdown("provider")], label="Cost by provider"
-    )
-    models = svg.bar_chart(
-        [(r.name, float(r.cost_usd)) for r in data.breakdown("model_id")], label="Cost by model"
-    )
+    by_provider, by_model = data.breakdown("provider"), data.breakdown("model_id")
+    providers = svg.bar_chart([(r.name, float(r.cost_usd)) for r in by_provider], label="Cost by provider")
+    models = svg.bar_chart([(r.name, float(r.cost_usd)) for r in by_model], label="Cost by model")
     parts = [
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -317,8 +314,8 @@ def render_html(data: ReportData) -> str:
         '<div class="grid">',
         _breakdown_table("tenant", data.breakdown("tenant_id"), total),
         _breakdown_table("agent", data.breakdown("agent_id"), total),
-        _breakdown_table("provider", data.breakdown("provider"), total),
-        _breakdown_table("model", data.breakdown("model_id"), total),
+        _breakdown_table("provider", by_provider, total),
+        _breakdown_table("model", by_model, total),
         "</div>",
         f"<footer>greenlang-llm · total {escape(_exact(total))} over {len(data.records):,} records · "
         "self-contained report, no network needed</footer>",
