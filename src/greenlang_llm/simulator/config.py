@@ -126,16 +126,7 @@ class SimulatorConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SimulatorConfig:
         data = dict(data)
-        known = {
-            "seed",
-            "defaults",
-            "models",
-            "faults",
-            "valid_keys_sha256",
-            "require_key",
-            "strict_models",
-            "enforce_version_rules",
-        }
+        known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown simulator setting(s): {', '.join(sorted(unknown))}")
