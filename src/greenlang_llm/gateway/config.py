@@ -248,8 +248,8 @@ def _env(env: Mapping[str, str], where: str, var: str) -> str:
     return value
 
 
-def _interval(t: _Table) -> float:
-    value = t.get_float("health_check_interval", 30.0, positive=False)
+def _interval(t: _Table, default: float) -> float:
+    value = t.get_float("health_check_interval", default, positive=False)
     if value is None or value < 0:
         raise ConfigError(f"server.health_check_interval: must be a number >= 0 (0: no probes), got {value}")
     return value
@@ -270,14 +270,16 @@ def _server(data: Any, env: Mapping[str, str]) -> ServerConfig:
         max_body_bytes=t.get_int("max_body_bytes", d.max_body_bytes, low=1024) or d.max_body_bytes,
         alert_webhook_url=t.get_str("alert_webhook_url"),
         shutdown_timeout=t.get_float("shutdown_timeout", d.shutdown_timeout) or d.shutdown_timeout,
-        health_check_interval=_interval(t),
-        circuit_breaker_threshold=t.get_int("circuit_breaker_threshold", 5, low=1) or 5,
-        circuit_breaker_timeout=t.get_float("circuit_breaker_timeout", 60.0) or 60.0,
+        health_check_interval=_interval(t, d.health_check_interval),
+        circuit_breaker_threshold=t.get_int("circuit_breaker_threshold", d.circuit_breaker_threshold, low=1)
+        or d.circuit_breaker_threshold,
+        circuit_breaker_timeout=t.get_float("circuit_breaker_timeout", d.circuit_breaker_timeout)
+        or d.circuit_breaker_timeout,
         header_timeout=t.get_float("header_timeout", d.header_timeout) or d.header_timeout,
         body_timeout=t.get_float("body_timeout", d.body_timeout) or d.body_timeout,
         max_header_bytes=t.get_int("max_header_bytes", d.max_header_bytes, low=1024) or d.max_header_bytes,
         limit_concurrency=t.get_int("limit_concurrency", d.limit_concurrency, low=0) or None,
-        durable_replies=t.get_bool("durable_replies", True),
+        durable_replies=t.get_bool("durable_replies", d.durable_replies),
     )
     if env.get("GREENLANG_DATABASE_URL"):
         cfg = replace(cfg, database_url=env["GREENLANG_DATABASE_URL"])
