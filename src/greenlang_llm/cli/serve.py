@@ -36,8 +36,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"config: {exc}") from None
     if args.port is not None and not 0 <= args.port <= 65535:
         raise UsageError(f"--port: must be between 0 and 65535, got {args.port}")
-    host = args.host or config.server.host
-    port = config.server.port if args.port is None else args.port
+    server = config.server
+    host = args.host or server.host
+    port = server.port if args.port is None else args.port
     if args.check:
         print(
             f"config ok: {len(config.providers)} providers, {len(config.routes)} routes, "
@@ -58,8 +59,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: cannot start: {exc}".splitlines()[0], file=sys.stderr)
         return 1
     if config.admin_key_sha256 is None:
-        logger.warning("admin API disabled: %s is not set", config.server.admin_key_env)
-    server = config.server
+        logger.warning("admin API disabled: %s is not set", server.admin_key_env)
     uvicorn.run(
         app,
         host=host,
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         limit_concurrency=server.limit_concurrency,
         lifespan="on",
         access_log=False,
-        timeout_graceful_shutdown=int(config.server.shutdown_timeout),
+        timeout_graceful_shutdown=int(server.shutdown_timeout),
         log_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower(),
     )
     return 0
