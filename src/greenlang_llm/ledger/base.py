@@ -81,9 +81,8 @@ def rollup_statements(records: Sequence[UsageRecord]) -> list[tuple[str, list[tu
     return [(UPSERT_HOURLY, rollup_params(records, HOUR_US)), (UPSERT_DAILY, rollup_params(records, DAY_US))]
 
 
-def rollup_params(records: Sequence[UsageRecord], unit_us: int = 0) -> list[tuple[Any, ...]]:
+def rollup_params(records: Sequence[UsageRecord], unit_us: int) -> list[tuple[Any, ...]]:
     """Aggregate rows per (time unit, tenant, provider, agent, model), sorted so writers lock in one order."""
-    unit_us = unit_us or HOUR_US
     agg: dict[tuple[int, str, str, str, str], list[int]] = {}
     for r in records:
         key = (r.ts_us - r.ts_us % unit_us, r.tenant_id, r.provider, r.agent_id, r.model_id)
