@@ -213,14 +213,18 @@ class RouteEntry:
             self._window_known = True
         return self._window
 
-    def succeeded(self, elapsed_ms: float, usage: TokenUsage | None) -> None:
+    def succeeded(self, elapsed_ms: float, usage: TokenUsage | None) -> int:
+        """Book a success; returns the cost it added, in nano-dollars (for the router's total)."""
         self.successes += 1
         self.latency_total_ms += elapsed_ms
         ewma = self.latency_ewma_ms
         self.latency_ewma_ms = elapsed_ms if ewma is None else (
             LATENCY_EWMA_ALPHA * elapsed_ms + (1 - LATENCY_EWMA_ALPHA) * ewma)
         if usage is not None and usage.total_cost_usd:
-            self.cost_nanos += nanos(usage.total_cost_usd)
+            cost = nanos(usage.total_cost_usd)
+            self.cost_nanos += cost
+            return cost
+        return 0
 
 
 def context_window_of(provider: BaseLLMProvider) -> int | None:

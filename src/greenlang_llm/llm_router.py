@@ -38,7 +38,6 @@ from .failover import (
     RouteEntry,
     Verdict,
     decide,
-    nanos,
     normalise,
     within,
 )
@@ -241,9 +240,7 @@ class LLMRouter:
         return final
 
     def _record_success(self, entry: RouteEntry, started: float, usage: TokenUsage | None) -> None:
-        entry.succeeded((self._clock() - started) * 1000.0, usage)
-        if usage is not None and usage.total_cost_usd:
-            self._cost_nanos += nanos(usage.total_cost_usd)
+        self._cost_nanos += entry.succeeded((self._clock() - started) * 1000.0, usage)
         self._succeeded += 1
 
     async def stream(
