@@ -369,7 +369,7 @@ async def _open_stream(
             raise ProviderError("upstream stream ended before any data", retryable=True) from None
         raise
     provider_name = first.provider or (target.members[0][0] if len(target.members) == 1 else "unknown")
-    provider = target.provider(provider_name) or target.members[0][1]
+    provider = target.provider(provider_name)
     model = first.model_id or provider.model_id
     writer = dialect.writer(request_id, model, options, gen, provider)
     headers = [

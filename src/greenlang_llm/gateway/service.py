@@ -81,11 +81,12 @@ class Target:
     timeout: float | None = None
     """The route's deadline for a request's whole chain (``[[routes]] timeout``)."""
 
-    def provider(self, name: str | None) -> BaseLLMProvider | None:
+    def provider(self, name: str | None) -> BaseLLMProvider:
+        """The member called ``name``, else the first member (a stream or reply that named none)."""
         for member, provider in self.members:
             if member == name:
                 return provider
-        return None
+        return self.members[0][1]
 
 
 def build_provider(cfg: ProviderConfig) -> BaseLLMProvider:
@@ -398,7 +399,7 @@ class GatewayService:
         from ..pricing import price_usage
         from ..tokens import count_text_tokens
 
-        provider = target.provider(provider_name) or target.members[0][1]
+        provider = target.provider(provider_name)
         model_id = model or provider.model_id
         try:
             input_tokens = provider.count_tokens(request)
