@@ -233,10 +233,9 @@ def context_window_of(provider: BaseLLMProvider) -> int | None:
     if isinstance(window, int) and window > 0:
         return window
     try:
-        from . import pricing  # type: ignore[attr-defined,unused-ignore]
+        from .pricing import context_window  # lazy: the catalog is heavy
 
-        lookup = getattr(pricing, "context_window", None)
-        found = lookup(provider.name, provider.model_id) if callable(lookup) else None
+        found = context_window(provider.name, provider.model_id)
     except Exception:
         return None
     return found if isinstance(found, int) and found > 0 else None
