@@ -45,7 +45,6 @@ class Api:
     request_id_header: str
     parse: Callable[[Any], tuple[GenerationRequest, RequestOptions]]
     answers: dict[str, _FaultAnswer]
-    overloaded_status: int
 
     def error(
         self,
@@ -92,7 +91,6 @@ ANTHROPIC = Api(
     name="anthropic",
     request_id_header="request-id",
     parse=wa.parse_request,
-    overloaded_status=529,
     answers={
         "http_500": _FaultAnswer(500, "Internal server error"),
         "http_503": _FaultAnswer(503, "Service unavailable", "api_error"),
@@ -117,7 +115,6 @@ OPENAI = Api(
     name="openai",
     request_id_header="x-request-id",
     parse=wo.parse_request,
-    overloaded_status=503,
     answers={
         "http_500": _FaultAnswer(500, "The server had an error processing your request. Sorry about that!"),
         "http_503": _FaultAnswer(503, "Service Unavailable"),
