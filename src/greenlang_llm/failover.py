@@ -275,6 +275,12 @@ class FailoverChain:
     def past_deadline(self) -> bool:
         return self.deadline is not None and self._clock() >= self.deadline
 
+    def normalise(self, raw: Exception, entry: RouteEntry) -> tuple[Exception, bool]:
+        """``raw`` as :func:`normalise` makes it, and whether it was this call's deadline
+        (a ``TimeoutError`` past it) rather than the provider that cut the attempt."""
+        cut = isinstance(raw, TimeoutError) and self.past_deadline()
+        return normalise(raw, entry.name, cut), cut
+
     def next(self) -> tuple[RouteEntry, BreakerTicket | None] | None:
         again, self._again = self._again, None
         if again is not None:

@@ -38,7 +38,6 @@ from .failover import (
     RouteEntry,
     Verdict,
     decide,
-    normalise,
     within,
 )
 from .providers.base_provider import BaseLLMProvider
@@ -225,8 +224,7 @@ class LLMRouter:
                         raw: Exception) -> Exception | float | None:
         """Book a failed attempt: the exception to raise now, seconds to wait before the same
         provider again, or None to fail over."""
-        cut = isinstance(raw, TimeoutError) and chain.past_deadline()
-        error = normalise(raw, entry.name, cut)
+        error, cut = chain.normalise(raw, entry)
         if not isinstance(error, ProviderError) and decide(error) is Verdict.RETURN:
             # A bug in a provider is not an outage: surface it unchanged, no verdict.
             entry.errors[type(error).__name__] += 1

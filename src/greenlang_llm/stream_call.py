@@ -53,7 +53,7 @@ from ._errors import (
 from ._types import GenerationRequest, StreamChunk, TokenUsage
 from .circuit_breaker import BreakerTicket
 from .continuation import Seam, UsagePart, combine, estimate_part, prefill_request
-from .failover import FailoverChain, RouteEntry, Verdict, decide, nanos, normalise, within
+from .failover import FailoverChain, RouteEntry, Verdict, decide, nanos, within
 
 if TYPE_CHECKING:
     from .llm_router import LLMRouter
@@ -222,8 +222,7 @@ class StreamCall:
                 raise final from raw
             self.wait = final
             return
-        cut = isinstance(raw, TimeoutError) and chain.past_deadline()
-        error = normalise(raw, entry.name, cut)
+        error, cut = chain.normalise(raw, entry)
         chain.charge(entry, ticket, error, cut)
         if not isinstance(error, ProviderError) and decide(error) is Verdict.RETURN:
             router._failed += 1
