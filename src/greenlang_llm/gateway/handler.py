@@ -46,7 +46,7 @@ from .errors import (
     unauthorized,
 )
 from .keys import VirtualKey, extract_key
-from .service import GatewayError, GatewayService, Target, new_request_id
+from .service import GatewayError, GatewayService, Target, budget_exhausted_message, new_request_id
 
 if TYPE_CHECKING:
     from ..cost_tracker import Reservation
@@ -482,8 +482,10 @@ def _stream_error(exc: Exception) -> ApiError:
     """The error event ending a started stream; a continuation the budget refused is a budget error."""
     cause = exc.__cause__
     if isinstance(exc, StreamInterruptedError) and isinstance(cause, BudgetExceededError):
-        limit = f" of {cause.limit_usd:.2f} USD" if cause.limit_usd is not None else ""
-        return dataclasses.replace(classify(cause), message=(
-            f"Monthly budget{limit} for tenant '{cause.tenant_id}' is exhausted: the stream was cut after "
-            "it began, and continuing it on another provider does not fit the remaining budget."))
+        why = (
+            "the stream was cut after it began, and continuing it on another provider does not fit the "
+            "remaining budget."
+        )
+        message = budget_exhausted_message(cause.tenant_id, cause, why)
+        return dataclasses.replace(classify(cause), message=message)
     return classify(exc)

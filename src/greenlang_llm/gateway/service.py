@@ -283,7 +283,7 @@ class GatewayService:
                 raise GatewayError(_budget_error(_never_fits(key.tenant, request, exact, limit)))
             return self.tracker.reserve(key.tenant, exact, agent_id=key.agent, route=target.name)
         except BudgetExceededError as exc:
-            raise GatewayError(_budget_error(_budget_message(key.tenant, exc))) from None
+            raise GatewayError(_budget_error(budget_exhausted_message(key.tenant, exc))) from None
 
     def continuation_budget(self, key: VirtualKey, target: Target) -> ContinuationBudget | None:
         """The stream's ``before_continuation`` hook: each continuation reserves its own worst case
@@ -544,9 +544,11 @@ def _never_fits(tenant: str, request: GenerationRequest, worst: float, limit: fl
     )
 
 
-def _budget_message(tenant: str, exc: BudgetExceededError) -> str:
+def budget_exhausted_message(
+    tenant: str | None,
+    exc: BudgetExceededError,
+    why: str = "this request's worst-case cost does not fit the remaining budget.",
+) -> str:
+    """The 429 text when a hard budget refuses a reservation (a request's, or a continuation's)."""
     limit = f" of {exc.limit_usd:.2f} USD" if exc.limit_usd is not None else ""
-    return (
-        f"Monthly budget{limit} for tenant '{tenant}' is exhausted: this request's worst-case cost "
-        "does not fit the remaining budget."
-    )
+    return f"Monthly budget{limit} for tenant '{tenant}' is exhausted: {why}"
