@@ -118,7 +118,7 @@ def open_tracker(db: str | None) -> Iterator[Any]:
 
 def _known_tenants(tracker: Any) -> set[str]:
     tenants = set(_breakdown(tracker.get_summary().breakdown_by_tenant))
-    lister = getattr(tracker, "list_budgets", None) or getattr(tracker, "get_budgets", None)
+    lister = getattr(tracker, "list_budgets", None)
     if callable(lister):
         tenants |= set(lister())
     return tenants
