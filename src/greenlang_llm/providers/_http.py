@@ -551,7 +551,10 @@ class HttpProvider(BaseLLMProvider):
                     text = await reader.next_text()
                 except ProviderError as error:
                     raise self._scrub(error) from None
-            parsed = reader.parser.finish()
+            try:
+                parsed = reader.parser.finish()
+            except ProviderError as error:  # scrubbed like every other stream error
+                raise self._scrub(error) from None
             await reader.drain()
             raw_usage = getattr(reader.parser, "raw_usage", None)  # Anthropic: the 5m/1h cache split
             usage = self._usage(parsed.usage, parsed.text, request, raw_usage)
