@@ -153,8 +153,7 @@ class RedisBudgetState(RedisStateWatcher, BudgetState):
         with self._lock:
             holds = list(self._holds.items())
         for rid, h in holds:
-            self._call(self._s_restore, h.tenant_id, rid, h.amount, h.expires_at, h.ttl_s,
-                       "1" if h.settling else "0")  # fmt: skip
+            self._restore(rid, h)
         if self._epoch is not None and epoch != self._epoch:
             log.warning(
                 "Redis budget state rebuilt (epoch %s); %d open holds restored", epoch[:8], len(holds)
@@ -174,19 +173,15 @@ class RedisBudgetState(RedisStateWatcher, BudgetState):
         """One pipelined round trip for a batch (the gateway's ledger batches land here)."""
         if len(items) == 1 or self._outage:
             return [self.add_spend(tenant_id, period, nanos, day) for tenant_id, period, nanos, day in items]
+        calls = [(t, period, int(nanos), "" if day is None else day) for t, period, nanos, day in items]
         pipe = self._redis.pipeline(transaction=False)
-        for tenant_id, period, nanos, day in items:
-            day_arg = "" if day is None else day
-            self._s_add(args=(self.prefix, tenant_id, period, int(nanos), day_arg), client=pipe)
+        for args in calls:
+            self._s_add(args=(self.prefix, *args), client=pipe)
         try:
             return [int(total) for total in pipe.execute()]
         except self._errors as exc:  # unknown how many landed: queue them all (an over-count at worst)
             self._fail(exc)
-            return [
-                self._queue("add", (tenant_id, period, int(nanos), "" if day is None else day),
-                            tenant_id, period, nanos)
-                for tenant_id, period, nanos, day in items
-            ]  # fmt: skip
+            return [self._queue("add", args, args[0], args[1], args[2]) for args in calls]
 
     def _queue(self, op: str, args: tuple[Any, ...], tenant_id: str, period: str, nanos: int) -> int:
         """Keep a spend for the replay; if the outage ended meanwhile, write it to Redis now."""

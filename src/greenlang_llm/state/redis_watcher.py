@@ -68,6 +68,11 @@ class RedisStateWatcher:
     def _adopt(self, epoch: str) -> None:
         raise NotImplementedError
 
+    def _restore(self, reservation_id: str, h: Hold) -> None:
+        """Put one of this replica's holds (back) into Redis."""
+        self._call(self._s_restore, h.tenant_id, reservation_id, h.amount, h.expires_at, h.ttl_s,
+                   "1" if h.settling else "0")  # fmt: skip
+
     def _watch(self) -> None:
         while True:
             self._wake.wait(self.watch_interval)
@@ -155,8 +160,7 @@ class RedisStateWatcher:
                     self._call(scripts[op], *args)
                     done += 1
                 for rid, h in local:
-                    self._call(self._s_restore, h.tenant_id, rid, h.amount, h.expires_at, h.ttl_s,
-                               "1" if h.settling else "0")  # fmt: skip
+                    self._restore(rid, h)
                     restored.add(rid)
             except self._errors:
                 with self._lock:
