@@ -94,12 +94,16 @@ class BaseLLMProvider(abc.ABC):
         return count_request_tokens(request, self.model_id)
 
     def estimate_cost(self, request: GenerationRequest) -> float:
-        """Worst-case cost in USD: the prompt plus ``max_tokens`` of output."""
+        """Worst-case cost in USD: the prompt plus ``max_tokens`` of output.
+
+        Priced under ``display_name`` when the provider has one (an OpenAI-compatible
+        server's ``provider_name``), the id its actual usage is priced under, so the
+        estimate and the bill read the same catalog entry; otherwise under ``name``.
+        """
         from ..pricing import estimate_cost_usd
 
-        return estimate_cost_usd(
-            self.name, self.model_id, self.count_tokens(request), request.max_tokens
-        )
+        catalog_id: str = getattr(self, "display_name", self.name)
+        return estimate_cost_usd(catalog_id, self.model_id, self.count_tokens(request), request.max_tokens)
 
     async def close(self) -> None:
         """Release connections. The default has nothing to release."""
