@@ -218,3 +218,21 @@ async def test_broken_streams_are_caught_by_our_wire_parsers(
 async def test_bad_fault_header_is_a_400_naming_it(simulator: Simulator) -> None:
     with pytest.raises(openai.BadRequestError, match="x-sim-fault"):
         await o_call(simulator, "explode")
+
+
+@pytest.mark.parametrize("api", ["anthropic", "openai"])
+@pytest.mark.parametrize(("fault", "sent"), [("no_terminal", None), ("stream_error;after=2", 2)])
+async def test_token_stats_count_the_tokens_a_broken_stream_sent(
+    simulator: Simulator, api: str, fault: str, sent: int | None
+) -> None:
+    body = await raw_stream(simulator, api, fault)
+    parser: wa.StreamParser | wo.StreamParser = wa.StreamParser() if api == "anthropic" else wo.StreamParser()
+    decoder = SSEDecoder()
+    with pytest.raises(StreamInterruptedError) as info:  # noqa: PT012
+        for event in [*decoder.feed(body), *decoder.flush()]:
+            parser.feed(event)
+        parser.finish()
+    delivered = len(info.value.partial_text.split())
+    # no_terminal sends every token (6 = max_tokens, or 16 = reply_tokens) before ending
+    assert delivered == (sent if sent is not None else 6 if api == "anthropic" else 16)
+    assert simulator.stats.snapshot()["tokens"] == {"input": 9, "output": delivered}

@@ -236,7 +236,12 @@ class SimulatorApp:
             frames = [ow.delta(p) for p in reply.pieces]
             error = ow.error(500, "Internal server error")
             invalid = b'data: {"id":"chatcmpl-sim","object":"chat.completion.chunk","choices":[{\n\n'
-        sent = len(frames) if stream_fault is None else min(stream_fault.after, len(frames))
+        # what StreamResponse will send: every token unless the fault stops early (no_terminal
+        # sends them all and only withholds the terminal event; its ``after`` does not apply)
+        if stream_fault is None or stream_fault.kind == "no_terminal":
+            sent = len(frames)
+        else:
+            sent = min(stream_fault.after, len(frames))
         self.stats.tokens(reply.usage.input_tokens, sent)
         plan = StreamPlan(head, frames, tail, error, invalid, token_ms / 1000.0, stream_fault)
         headers = {api.request_id_header: rid}
