@@ -19,6 +19,10 @@ Why it looks like this:
 Token semantics follow :mod:`greenlang_llm._types`: ``input_tokens`` counts all
 prompt tokens; ``cache_read_tokens`` and ``cache_write_tokens`` are subsets of
 it, priced at their own rates; the rest is priced at the input rate.
+
+This module is the public face and holds what changes at run time (overrides,
+the per-model cache) plus the per-call arithmetic; the pure money helpers and
+price records are in ``_pricing_rates``, the catalog's shapes in ``_pricing_catalog``.
 """
 
 from __future__ import annotations
@@ -26,12 +30,28 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import Any, NamedTuple
+from dataclasses import fields
+from decimal import Decimal
+from typing import Any
 
 from ._errors import InvalidRequestError
+from ._pricing_catalog import _from_catalog
+from ._pricing_rates import (
+    _RATE_FIELDS,
+    _ZERO,
+    NANOS_PER_USD,
+    Cost,
+    ModelPrice,
+    PriceTier,
+    _compile,
+    _div_half_even,
+    _new_cost,
+    _Rates,
+    _to_decimal,
+    nanos_to_decimal,
+    nanos_to_usd,
+    usd_to_nanos,
+)
 from ._types import TokenUsage
 
 __all__ = [
@@ -53,147 +73,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-NANOS_PER_USD = 1_000_000_000
-_RATE_FIELDS = (
-    "input_per_mtok", "output_per_mtok", "cache_read_per_mtok", "cache_write_per_mtok",
-    "cache_write_1h_per_mtok",
-)
-_CATALOG_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok")
-
-
-# ---------------------------------------------------------------------------- money helpers
-
-
-def _to_decimal(value: object, what: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        raise InvalidRequestError(f"{what} must be a number, got {type(value).__name__}")
-    try:
-        result = value if isinstance(value, Decimal) else Decimal(str(value).strip())
-    except InvalidOperation:
-        raise InvalidRequestError(f"{what} is not a number: {value!r}") from None
-    if not result.is_finite():
-        raise InvalidRequestError(f"{what} must be finite, got {value!r}")
-    return result
-
-
-def usd_to_nanos(amount: float | int | str | Decimal) -> int:
-    """Dollars → integer nano-dollars, exactly: floats go through ``str`` (0.1 → 100_000_000)."""
-    value = _to_decimal(amount, "amount") * NANOS_PER_USD
-    return int(value.to_integral_value(rounding=ROUND_HALF_EVEN))
-
-
-def nanos_to_usd(nanos: int) -> float:
-    """Nano-dollars → the nearest float (correctly rounded: 3_000_000 → 0.003)."""
-    return nanos / NANOS_PER_USD
-
-
-def nanos_to_decimal(nanos: int) -> Decimal:
-    """Nano-dollars → an exact ``Decimal`` (for CSV/JSON money strings)."""
-    return Decimal(nanos).scaleb(-9)
-
-
-def _div_half_even(numerator: int, denominator: int) -> int:
-    quotient, remainder = divmod(numerator, denominator)
-    twice = remainder * 2
-    if twice > denominator or (twice == denominator and quotient & 1):
-        quotient += 1
-    return quotient
-
-
-# ---------------------------------------------------------------------------- price records
-
-
-@dataclass(frozen=True, slots=True)
-class PriceTier:
-    """Rates that apply to *all* tokens of a call once its prompt exceeds ``above_input_tokens``.
-
-    This is the catalog's "cliff" model (e.g. long-context pricing past 200K tokens).
-    """
-
-    above_input_tokens: int
-    input_per_mtok: Decimal
-    output_per_mtok: Decimal
-    cache_read_per_mtok: Decimal | None = None
-    cache_write_per_mtok: Decimal | None = None
-    cache_write_1h_per_mtok: Decimal | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ModelPrice:
-    """USD per million tokens for one model. A missing cache rate falls back as documented.
-
-    ``cache_read`` → input rate; ``cache_write`` → input rate; ``cache_write_1h`` →
-    ``cache_write`` rate. ``source`` is ``"catalog"`` or ``"override"``;
-    ``catalog_id`` names the catalog entry used (``"anthropic/claude-3-5-sonnet"``).
-    """
-
-    input_per_mtok: Decimal
-    output_per_mtok: Decimal
-    cache_read_per_mtok: Decimal | None = None
-    cache_write_per_mtok: Decimal | None = None
-    cache_write_1h_per_mtok: Decimal | None = None
-    tiers: tuple[PriceTier, ...] = ()
-    context_window: int | None = None
-    source: str = "catalog"
-    catalog_id: str | None = None
-
-    @property
-    def input_per_1k(self) -> Decimal:
-        return self.input_per_mtok / 1000
-
-    @property
-    def output_per_1k(self) -> Decimal:
-        return self.output_per_mtok / 1000
-
-
-class Cost(NamedTuple):
-    """An exact cost in integer nano-dollars; ``total == input + output``."""
-
-    input_nanos: int
-    output_nanos: int
-    total_nanos: int
-
-
-_ZERO = Cost(0, 0, 0)
-_new_cost = tuple.__new__  # Cost(...) without NamedTuple's Python-level __new__ (hot path)
-
-
-class _Rates(NamedTuple):
-    """A price compiled for integer math: ``tokens * level_rate / divisor`` = nano-dollars."""
-
-    levels: tuple[tuple[int, int, int, int, int], ...]  # (in, out, cache_read, cache_write, write_1h)
-    starts: tuple[int, ...]  # levels[i + 1] applies when input_tokens > starts[i]
-    divisor: int  # a power of ten; 1 for any price with at most 3 decimals per MTok
-
-
-def _effective(rates: tuple[Decimal | None, ...]) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal]:
-    inp, out, read, write, write_1h = rates
-    if inp is None or out is None:
-        raise ValueError("a price needs input and output rates")
-    read = inp if read is None else read
-    write = inp if write is None else write
-    write_1h = write if write_1h is None else write_1h
-    return inp, out, read, write, write_1h
-
-
-def _compile(price: ModelPrice) -> _Rates:
-    decimal_levels = [_effective(tuple(getattr(price, f) for f in _RATE_FIELDS))]
-    decimal_levels += [_effective(tuple(getattr(t, f) for f in _RATE_FIELDS)) for t in price.tiers]
-    # $/MTok * 1e9 nanos/$ / 1e6 tokens/MTok = $/MTok * 1000 nanos per token; prices with more
-    # than 3 decimals keep a power-of-ten divisor so the per-token rates stay exact integers.
-    decimals = max([0, *(-int(r.as_tuple().exponent) for level in decimal_levels for r in level)])
-    shift = max(0, decimals - 3)
-    scale = Decimal(1000) * Decimal(10) ** shift
-    levels = tuple(
-        (int(a * scale), int(b * scale), int(c * scale), int(d * scale), int(e * scale))
-        for a, b, c, d, e in decimal_levels
-    )
-    return _Rates(
-        levels=levels,
-        starts=tuple(t.above_input_tokens for t in price.tiers),
-        divisor=10**shift,
-    )
 
 
 # ---------------------------------------------------------------------------- state
@@ -226,6 +105,7 @@ def set_price_override(
 
     Overrides beat the catalog. Floats are read through ``str`` so ``0.3`` is 0.3.
     """
+
     def opt(value: float | int | str | Decimal | None, what: str) -> Decimal | None:
         return None if value is None else _check_rate(_to_decimal(value, what), what)
 
@@ -282,51 +162,7 @@ def clear_price_overrides() -> None:
         _cache.clear()
 
 
-# ---------------------------------------------------------------------------- catalog lookup
-
-
-def _rate_at(value: Any, above: int | None) -> Decimal | None:
-    """A catalog price (plain or tiered) for prompts longer than ``above`` tokens."""
-    tiers = getattr(value, "tiers", None)
-    if tiers is None:
-        return value if isinstance(value, Decimal) else None
-    chosen: Decimal = value.base
-    for tier in tiers:
-        if above is not None and above >= tier.start:
-            chosen = tier.price
-    return chosen
-
-
-def _rates_at(raw: list[Any], above: int | None) -> dict[str, Any]:
-    return {name: _rate_at(value, above) for name, value in zip(_RATE_FIELDS, raw, strict=True)}
-
-
-def _from_catalog(provider: str, model_id: str) -> ModelPrice | None:
-    from genai_prices import data_snapshot  # lazy: ~200 ms with its data
-
-    snapshot = data_snapshot.get_snapshot()
-    candidates: list[str | None] = []
-    if provider and data_snapshot.find_provider_by_id(snapshot.providers, provider) is not None:
-        candidates.append(provider)
-    candidates.append(None)  # OpenAI-compatible servers: match on the model name alone
-    for provider_id in candidates:
-        try:
-            found_provider, model = snapshot.find_provider_model(model_id, None, provider_id, None)
-        except LookupError:
-            continue
-        prices = model.get_prices(datetime.now(tz=UTC))
-        raw = [getattr(prices, key, None) for key in _CATALOG_KEYS]
-        if raw[0] is None or raw[1] is None:
-            continue  # not a per-token text model (images, audio): we cannot price it
-        starts = sorted({t.start for r in raw for t in (getattr(r, "tiers", None) or ())})
-        return ModelPrice(
-            **_rates_at(raw, None),
-            tiers=tuple(PriceTier(start, **_rates_at(raw, start)) for start in starts),
-            context_window=model.context_window,
-            source="catalog",
-            catalog_id=f"{found_provider.id}/{model.id}",
-        )
-    return None
+# ---------------------------------------------------------------------------- resolution
 
 
 def _resolve(provider: str, model_id: str) -> tuple[ModelPrice | None, _Rates | None]:
@@ -347,7 +183,9 @@ def _resolve(provider: str, model_id: str) -> tuple[ModelPrice | None, _Rates | 
             _warned.add(model)
             logger.warning(
                 "no price known for model %r (provider %r): its cost is counted as 0; "
-                "add a price override to fix", model_id, provider,
+                "add a price override to fix",
+                model_id,
+                provider,
             )
         entry = (price, None if price is None else _compile(price))
         _cache[key] = entry
@@ -385,8 +223,12 @@ def cost_nanos(
     """
     entry = _cache.get((provider, model_id)) or _resolve(provider, model_id)
     if not (
-        type(input_tokens) is type(output_tokens) is type(cache_read_tokens) is type(cache_write_tokens)
-        is type(cache_write_1h_tokens) is int
+        type(input_tokens)
+        is type(output_tokens)
+        is type(cache_read_tokens)
+        is type(cache_write_tokens)
+        is type(cache_write_1h_tokens)
+        is int
         and input_tokens >= cache_read_tokens + cache_write_tokens
         and output_tokens >= 0 <= cache_read_tokens
         and cache_write_tokens >= cache_write_1h_tokens >= 0
@@ -438,7 +280,12 @@ def price_usage(
 ) -> TokenUsage:
     """A :class:`TokenUsage` with costs; see :func:`cost_nanos` for the exact numbers."""
     cost = cost_nanos(
-        provider, model_id, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+        provider,
+        model_id,
+        input_tokens,
+        output_tokens,
+        cache_read_tokens,
+        cache_write_tokens,
         cache_write_1h_tokens,
     )
     # cost_nanos has checked every count, and costs from nanos are finite and >= 0, so
