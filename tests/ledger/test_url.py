@@ -45,6 +45,21 @@ def test_postgres_url_keeps_libpq_options_and_takes_schema() -> None:
     assert parsed.dsn == "postgresql://user@host:5432/db?sslmode=disable"
 
 
+@pytest.mark.parametrize("value", ["-c search_path=a&b", "100%", "a=b", "x+y z", "  ", "", "é/?#"])
+def test_postgres_libpq_options_round_trip_through_the_dsn(value: str) -> None:
+    from urllib.parse import quote
+
+    conninfo_to_dict = pytest.importorskip("psycopg.conninfo").conninfo_to_dict
+
+    url = f"postgresql://user@host:5432/db?options={quote(value, safe='')}&schema=s1&application_name=a+b"
+    parsed = parse_ledger_url(url)
+    assert parsed.options == {"schema": "s1"}
+    # what libpq reads from our DSN is what it would read from the URL itself
+    seen = conninfo_to_dict(parsed.dsn)
+    assert seen == conninfo_to_dict(url.replace("&schema=s1", ""))
+    assert (seen["options"], seen["application_name"]) == (value, "a+b")
+
+
 @pytest.mark.parametrize(
     "url",
     ["mysql://x/y", "sqlite://relative.db", "sqlite:///", "nonsense", "postgresql://h:notaport/db",

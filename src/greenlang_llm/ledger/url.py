@@ -5,13 +5,15 @@
 are accepted too). ``GREENLANG_LLM_DB`` may hold a URL or a plain file path.
 Query parameters pass options: ``?synchronous=full`` for SQLite, ``?schema=name``
 (or any libpq option such as ``options=-csearch_path=x``) for PostgreSQL.
+PostgreSQL option values are percent-decoded as libpq decodes them (``%20`` is a
+space, ``+`` stays a plus) and percent-encoded again in ``LedgerURL.dsn``.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 __all__ = ["DEFAULT_DB_FILE", "ENV_VAR", "LedgerURL", "parse_ledger_url", "resolve_ledger_url"]
 
@@ -76,10 +78,12 @@ def parse_ledger_url(url: str) -> LedgerURL:
             _ = parts.port
         except ValueError as exc:
             raise ValueError(f"invalid ledger URL {url!r}: bad port") from exc
-        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        # decoded as libpq decodes a URI query: percent-escapes only, a "+" is a plus sign
+        pairs = parse_qsl(parts.query.replace("+", "%2B"), keep_blank_values=True)
         ours = {k: v for k, v in pairs if k == "schema"}
         libpq = [(k, v) for k, v in pairs if k != "schema"]
-        qs = "&".join(f"{k}={v}" for k, v in libpq)
+        # re-encoded, or a decoded "&", "=", "%" or space would change what libpq reads
+        qs = urlencode(libpq, quote_via=quote)
         dsn = urlunsplit(("postgresql", parts.netloc, parts.path, qs, ""))
         if "schema" in ours and not ours["schema"].replace("_", "").isalnum():
             raise ValueError(f"invalid ledger URL {url!r}: schema must be letters, digits and underscores")
