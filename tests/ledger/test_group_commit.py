@@ -45,3 +45,22 @@ def test_a_failed_write_raises_in_every_caller_of_that_batch() -> None:
     with pytest.raises(RuntimeError, match="disk full"):
         gc.submit([1])
     assert gc.commits == 0
+
+
+def test_take_drains_a_large_backlog_in_order_within_max_batch() -> None:
+    from collections import deque
+
+    from greenlang_llm.ledger.group_commit import _Ticket
+
+    gc: GroupCommitter[int, int] = GroupCommitter(lambda items: items, max_batch=5)
+    # the leader takes from the head of the queue: a deque, so each take is O(1) (pop(0) was O(n))
+    assert isinstance(gc._pending, deque)
+    tickets = [_Ticket[int, int]([i] * (1 + i % 3)) for i in range(20_000)]
+    tickets.insert(7, _Ticket[int, int]([0] * 9))  # larger than max_batch: goes alone
+    gc._pending.extend(tickets)
+    batches = []
+    while gc._pending:
+        batches.append(gc._take())
+    assert [t for batch in batches for t in batch] == tickets
+    assert all(sum(len(t.items) for t in b) <= 5 or len(b) == 1 for b in batches)
+    assert [tickets[7]] in batches
