@@ -6,6 +6,10 @@ gateway that refuses to start should say exactly what to fix. Unknown keys are
 errors too: a typo such as ``modle_id`` would otherwise be silently ignored.
 Secrets are never in the file: provider keys, virtual keys and the admin key
 are named by environment variables and read here, at start, once.
+
+This module is the public face and holds the validator of each table and the
+loader; the records it builds are in ``_config_types``, the typed readers in
+``_config_toml``.
 """
 
 from __future__ import annotations
@@ -14,9 +18,22 @@ import hashlib
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from ._config_toml import _array, _env, _seconds, _Table
+from ._config_types import (
+    PROVIDER_TYPES,
+    STRATEGIES,
+    BudgetConfig,
+    ConfigError,
+    GatewayConfig,
+    KeyConfig,
+    ProviderConfig,
+    RouteConfig,
+    ServerConfig,
+)
 
 __all__ = [
     "STRATEGIES",
@@ -31,221 +48,12 @@ __all__ = [
     "parse_config",
 ]
 
-STRATEGIES = ("priority", "least_cost", "least_latency", "round_robin", "random")
-PROVIDER_TYPES = ("anthropic", "openai")
-
-
-class ConfigError(ValueError):
-    """A bad configuration; the message names the key (one line, no secret)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ServerConfig:
-    host: str = "127.0.0.1"
-    port: int = 4000
-    admin_key_env: str = "GREENLANG_ADMIN_KEY"
-    database_url: str = "sqlite:///greenlang_llm.db"
-    redis_url: str | None = None
-    redis_prefix: str = "greenlang:"
-    reservation_ttl_s: float = 600.0
-    max_body_bytes: int = 1_048_576
-    alert_webhook_url: str | None = None
-    shutdown_timeout: float = 30.0
-    health_check_interval: float = 30.0
-    """Seconds between the routers' provider health probes (``GET …/models``); 0 turns them off."""
-    circuit_breaker_threshold: int = 5
-    """Consecutive failures that open a provider's breaker (a route may set its own)."""
-    circuit_breaker_timeout: float = 60.0
-    """Seconds an open breaker waits before one trial call (a route may set its own)."""
-    header_timeout: float = 5.0
-    """Seconds from a connection's start (or a request's first byte) to the end of its headers (408)."""
-    body_timeout: float = 5.0
-    """Seconds from the end of a request's headers to the end of its body, the whole body (408)."""
-    max_header_bytes: int = 65_536
-    """Request line plus headers; more is refused with 431."""
-    limit_concurrency: int | None = 1000
-    """Open connections (or running requests) past which uvicorn answers 503; 0 in the file: no limit."""
-    durable_replies: bool = True
-    """No reply (or final stream event) goes out before its ledger record is durable.
-
-    False trades that promise for a little latency: a kill right after a reply may lose its record."""
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderConfig:
-    name: str
-    type: str
-    model_id: str
-    api_key_env: str | None = None
-    base_url: str | None = None
-    priority: int = 1
-    max_retries: int = 1
-    timeout: float = 60.0
-    api_key: str | None = field(default=None, repr=False)
-    """Resolved from ``api_key_env`` at load time; never printed (``repr=False``)."""
-    first_token_timeout: float | None = None
-    """Streams: seconds to the first text delta (None: ``timeout``); see docs/streaming.md."""
-    idle_timeout: float | None = None
-    """Streams: longest gap between two text deltas (None: ``timeout``)."""
-    base_delay: float = 1.0
-    """Backoff before the provider's retry n: ``base_delay * 2**n`` (jittered), at most ``max_delay``."""
-    max_delay: float = 8.0
-    max_retry_after: float = 60.0
-    """A ``retry-after`` longer than this is not waited for: the error goes to the router (failover)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RouteConfig:
-    name: str
-    providers: tuple[str, ...]
-    strategy: str = "priority"
-    max_retries: int | None = None
-    first_token_timeout: float | None = None
-    """Streams on this route: tighter than the providers' own when set (docs/streaming.md)."""
-    idle_timeout: float | None = None
-    buffer_first_tokens: int = 0
-    """Hold back the first N text deltas so a failure among them still fails over."""
-    timeout: float | None = None
-    """Seconds for the whole chain (retries, failover, backoff): each request's deadline, unless the
-    client asks for less (``x-greenlang-timeout``); None: no deadline beyond the providers' own."""
-    circuit_breaker_threshold: int | None = None
-    """None: ``[server] circuit_breaker_threshold``."""
-    circuit_breaker_timeout: float | None = None
-    """None: ``[server] circuit_breaker_timeout``."""
-    continue_on_failure: bool = True
-    """A stream cut after its first text is finished by the next provider (docs/routing.md)."""
-
-    @property
-    def guards_streams(self) -> bool:
-        return bool(self.first_token_timeout or self.idle_timeout or self.buffer_first_tokens)
-
-
-@dataclass(frozen=True, slots=True)
-class KeyConfig:
-    tenant: str
-    agent: str
-    key_sha256: str = field(repr=False)
-    routes: frozenset[str] | None = None
-    rpm: int | None = None
-    tpm: int | None = None
-    source: str = ""
-    """Where the key came from (``keys[0] (ACME_KEY)``), for messages; never the key itself."""
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetConfig:
-    tenant: str
-    monthly_limit_usd: float
-    alert_thresholds: tuple[float, ...] = (0.8, 0.9, 1.0)
-    hard_limit: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayConfig:
-    server: ServerConfig = field(default_factory=ServerConfig)
-    providers: tuple[ProviderConfig, ...] = ()
-    routes: tuple[RouteConfig, ...] = ()
-    keys: tuple[KeyConfig, ...] = ()
-    budgets: tuple[BudgetConfig, ...] = ()
-    admin_key_sha256: str | None = field(default=None, repr=False)
-
 
 def sha256_hex(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-# --- small typed readers: each raises ConfigError naming the key -------------------------------
-
-
-class _Table:
-    """One TOML table with the path used in error messages, tracking which keys were read."""
-
-    def __init__(self, data: Any, where: str) -> None:
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"{where}: must be a table")
-        self.data = data
-        self.where = where
-        self.seen: set[str] = set()
-
-    def _get(self, key: str) -> Any:
-        self.seen.add(key)
-        return self.data.get(key)
-
-    def path(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def get_str(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
-        value = self._get(key)
-        if value is None:
-            if required:
-                raise ConfigError(f"{self.path(key)}: required")
-            return default
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"{self.path(key)}: must be a non-empty string")
-        return value
-
-    def req_str(self, key: str) -> str:
-        value = self.get_str(key, required=True)
-        assert value is not None
-        return value
-
-    def get_int(self, key: str, default: int | None, *, low: int = 0, high: int | None = None) -> int | None:
-        value = self._get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{self.path(key)}: must be an integer")
-        if value < low or (high is not None and value > high):
-            upper = f" and at most {high}" if high is not None else ""
-            raise ConfigError(f"{self.path(key)}: must be at least {low}{upper}, got {value}")
-        return value
-
-    def get_float(self, key: str, default: float | None, *, positive: bool = True) -> float | None:
-        value = self._get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{self.path(key)}: must be a number")
-        if value != value or value in (float("inf"), float("-inf")) or (positive and value <= 0):
-            raise ConfigError(f"{self.path(key)}: must be a finite number > 0, got {value}")
-        return float(value)
-
-    def get_bool(self, key: str, default: bool) -> bool:
-        value = self._get(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            raise ConfigError(f"{self.path(key)}: must be true or false")
-        return value
-
-    def str_list(self, key: str) -> list[str] | None:
-        value = self._get(key)
-        if value is None:
-            return None
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise ConfigError(f"{self.path(key)}: must be a list of non-empty strings")
-        return list(value)
-
-    def finish(self) -> None:
-        extra = sorted(set(self.data) - self.seen)
-        if extra:
-            raise ConfigError(f"{self.path(extra[0])}: unknown key")
-
-
-def _array(root: _Table, key: str) -> list[Any]:
-    value = root._get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ConfigError(f"{key}: must be an array of tables ([[{key}]])")
-    return value
-
-
-def _env(env: Mapping[str, str], where: str, var: str) -> str:
-    value = env.get(var)
-    if not value:
-        raise ConfigError(f"{where}: environment variable {var} is not set")
-    return value
+# --- one validator per table, then the whole document ------------------------------------------
 
 
 def _interval(t: _Table, default: float) -> float:
@@ -327,14 +135,6 @@ def _provider(data: Any, i: int, env: Mapping[str, str]) -> ProviderConfig:
         )
     t.finish()
     return cfg
-
-
-def _seconds(t: _Table, key: str, default: float) -> float:
-    """A duration that may be 0."""
-    value = t.get_float(key, default, positive=False)
-    if value is None or value < 0:
-        raise ConfigError(f"{t.path(key)}: must be a number >= 0, got {value}")
-    return value
 
 
 def _route(data: Any, i: int, provider_names: set[str]) -> RouteConfig:
