@@ -190,3 +190,40 @@ def test_bar_chart_escapes_and_shares() -> None:
     assert "a&amp;b" in chart
     assert "&lt;c&gt;" in chart
     assert "75%" in chart
+
+
+def test_many_tenants_list_budgets_once_and_match_the_per_tenant_rows() -> None:
+    from datetime import UTC, datetime
+
+    from greenlang_llm import CostTracker, TokenUsage
+    from greenlang_llm.report.data import budget_row
+
+    now = datetime(2026, 3, 15, 12, tzinfo=UTC)
+    tracker = CostTracker(storage=":memory:", clock=lambda: now)
+    tenants = [f"t{i:04d}" for i in range(600)]
+    for i, tenant in enumerate(tenants):
+        if i % 3:  # every third tenant spends without a budget
+            tracker.set_budget(tenant, 1 + i % 7, alert_thresholds=[0.5, 0.75 + (i % 5) / 100])
+    usage = TokenUsage(10, 5, 15, total_cost_usd=0.75)
+    tracker.track_many(
+        {"provider": "p", "tenant_id": t, "agent_id": "a", "model_id": "m", "usage": usage}
+        for t in tenants[::2]
+    )
+
+    class Counting:
+        list_calls = 0
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(tracker, name)
+
+        def list_budgets(self) -> Any:
+            Counting.list_calls += 1
+            return tracker.list_budgets()
+
+    data = collect_report_data(Counting(), budget_tenants=tenants)
+    assert Counting.list_calls == 1  # once per report, not once per tenant
+    expected = [b for t in sorted(tenants) if (b := budget_row(tracker, t)) is not None]
+    assert data.budgets == expected
+    assert len(expected) == 400
+    assert {r.tenant_id for r in data.records} == set(tenants[::2])
+    tracker.close()

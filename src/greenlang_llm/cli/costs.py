@@ -272,7 +272,7 @@ def _export(args: argparse.Namespace, tracker: Any, start: datetime | None, end:
 
 
 def _budgets(args: argparse.Namespace, tracker: Any) -> None:
-    from ..report.data import budget_row
+    from ..report.data import budget_configs, budget_row
 
     if args.tenant is not None:
         row = budget_row(tracker, args.tenant)
@@ -280,7 +280,12 @@ def _budgets(args: argparse.Namespace, tracker: Any) -> None:
             raise UsageError(f"unknown tenant {args.tenant!r}: no budget set for it")
         rows = [row]
     else:
-        rows = [r for t in sorted(_known_tenants(tracker)) if (r := budget_row(tracker, t)) is not None]
+        configs = budget_configs(tracker)  # once, not once per tenant
+        rows = [
+            r
+            for t in sorted(_known_tenants(tracker))
+            if (r := budget_row(tracker, t, configs=configs)) is not None
+        ]
     fields = [
         "tenant_id",
         "limit_usd",

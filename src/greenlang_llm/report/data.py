@@ -15,7 +15,7 @@ import math
 import os
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -252,13 +252,35 @@ def read_records(tracker: Any, start: datetime | None, end: datetime | None) -> 
     return sorted((_record(r) for r in rows), key=lambda r: r.timestamp)
 
 
-def budget_row(tracker: Any, tenant: str, run: RunInfo | None = None) -> BudgetRow | None:
-    """The tenant's budget as the tracker sees it now, or None when it has none."""
+def budget_configs(tracker: Any) -> Mapping[str, Mapping[str, Any]] | None:
+    """``tracker.list_budgets()``, or None for a tracker without it. Read it once per report:
+    it lists every tenant, so calling it for each tenant made a report quadratic in tenants."""
+    lister = getattr(tracker, "list_budgets", None)
+    if not callable(lister):
+        return None
+    configs: Mapping[str, Mapping[str, Any]] = lister()
+    return configs
+
+
+def budget_row(
+    tracker: Any,
+    tenant: str,
+    run: RunInfo | None = None,
+    *,
+    configs: Mapping[str, Mapping[str, Any]] | None = None,
+) -> BudgetRow | None:
+    """The tenant's budget as the tracker sees it now, or None when it has none.
+
+    ``configs`` is :func:`budget_configs` read once by a caller that asks for many tenants;
+    without it the tracker's budgets are listed for this one call.
+    """
     try:
         status = tracker.check_budget(tenant)
     except KeyError:
         return None
-    limit, spent, thresholds = _budget_config(tracker, tenant, status)
+    if configs is None:
+        configs = budget_configs(tracker)
+    limit, spent, thresholds = _budget_config(tracker, tenant, status, configs)
     if run is not None:
         limit = run.limits.get(tenant, limit)
         thresholds = run.thresholds.get(tenant, thresholds)
@@ -275,12 +297,13 @@ def budget_row(tracker: Any, tenant: str, run: RunInfo | None = None) -> BudgetR
     )
 
 
-def _budget_config(tracker: Any, tenant: str, status: Any) -> tuple[float, float, tuple[float, ...]]:
+def _budget_config(
+    tracker: Any, tenant: str, status: Any, configs: Mapping[str, Mapping[str, Any]] | None
+) -> tuple[float, float, tuple[float, ...]]:
     """Limit, month-to-date spend and thresholds: from the tracker when it tells, else derived."""
     thresholds: tuple[float, ...] = (0.8, 0.9, 1.0)
-    lister = getattr(tracker, "list_budgets", None)
-    if callable(lister):
-        config = lister().get(tenant) or {}
+    if configs is not None:
+        config = configs.get(tenant) or {}
         thresholds = tuple(float(t) for t in config.get("alert_thresholds", thresholds))
     pct = float(status.percentage_used)
     limit = getattr(status, "limit_usd", None)
@@ -314,7 +337,8 @@ def collect_report_data(
         tenants |= set(run.limits)
     if tenant_id is not None:
         tenants = {tenant_id}
-    budgets = [b for t in sorted(tenants) if (b := budget_row(tracker, t, run)) is not None]
+    configs = budget_configs(tracker)
+    budgets = [b for t in sorted(tenants) if (b := budget_row(tracker, t, run, configs=configs)) is not None]
     return ReportData(
         generated_at=datetime.now(UTC),
         start=start,
