@@ -137,6 +137,7 @@ class StreamCall:
         usage: TokenUsage | None = None
         model = entry.provider.model_id
         settled = False
+        closed = False  # a failure closes the upstream before judging it; finally must not again
         try:
             while True:
                 try:
@@ -177,12 +178,13 @@ class StreamCall:
                 ticket.release()
             raise
         except Exception as raw:
-            settled = True
+            settled = closed = True
             await _aclose(upstream)
             self._failed(entry, ticket, raw, upstream_request, model, "".join(produced), sent, continuing)
             return
         finally:
-            await _aclose(upstream)
+            if not closed:
+                await _aclose(upstream)
             if not settled:  # the caller stopped reading: no verdict on the provider
                 router._cancelled += 1
                 if ticket is not None:
