@@ -588,3 +588,25 @@ def test_track_many_rejects_non_mappings_and_unknown_fields(tracker: CostTracker
     with pytest.raises(InvalidRequestError, match="unknown field"):
         tracker.track_many([{"provider": "p", "tenant_id": "t", "usage": usage(), "colour": 1}])
     assert tracker.ledger.count_records() == 0
+
+
+def test_exports_for_one_tenant_hold_its_records_and_its_summary(
+    tracker: CostTracker, tmp_path: Path
+) -> None:
+    _seed(tracker)
+    path = tmp_path / "b.csv"
+    assert tracker.export_csv(path, tenant_id="b") == 1
+    assert [r["tenant_id"] for r in csv.DictReader(path.open())] == ["b"]
+    assert tracker.export_csv(path, JAN, date(2026, 1, 1), tenant_id="a") == 2
+    json_path = tmp_path / "a.json"
+    assert tracker.export_json(json_path, include_summary=True, tenant_id="a") == 3
+    data = json.loads(json_path.read_text())
+    assert {r["tenant_id"] for r in data["records"]} == {"a"}
+    assert data["summary"]["total_cost_usd"] == 11.0
+    assert data["summary"]["breakdown_by_tenant"] == {"a": 11.0}
+    assert tracker.export_json(json_path, tenant_id="nobody") == 0
+    assert json.loads(json_path.read_text()) == {"records": []}
+    with pytest.raises(InvalidRequestError, match="tenant_id"):
+        tracker.export_csv(path, tenant_id="")
+    with pytest.raises(InvalidRequestError, match="tenant_id"):
+        tracker.export_json(path, tenant_id=7)  # type: ignore[arg-type]

@@ -444,10 +444,16 @@ class CostTracker:
         path: str | os.PathLike[str],
         start_date: datetime | date | None = None,
         end_date: datetime | date | None = None,
+        *,
+        tenant_id: str | None = None,
     ) -> int:
-        """One row per record (columns in docs/costs.md); returns the row count."""
+        """One row per record (columns in docs/costs.md); returns the row count.
+
+        ``tenant_id`` exports only that tenant's records (filtered by the ledger, in SQL).
+        """
         start_us, end_us = resolve_range(start_date, end_date)
-        return write_csv(path, self._ledger.iter_records(start_us, end_us))
+        tenant = None if tenant_id is None else _tenant(tenant_id)
+        return write_csv(path, self._ledger.iter_records(start_us, end_us, tenant_id=tenant))
 
     def export_json(
         self,
@@ -455,11 +461,17 @@ class CostTracker:
         start_date: datetime | date | None = None,
         end_date: datetime | date | None = None,
         include_summary: bool = False,
+        *,
+        tenant_id: str | None = None,
     ) -> int:
-        """``{"records": [...], "summary": {...}}`` (summary only when asked); returns the record count."""
+        """``{"records": [...], "summary": {...}}`` (summary only when asked); returns the record count.
+
+        ``tenant_id`` exports only that tenant's records, and the summary is then that tenant's.
+        """
         start_us, end_us = resolve_range(start_date, end_date)
-        summary = self.get_summary(start_date, end_date).to_dict() if include_summary else None
-        return write_json(path, self._ledger.iter_records(start_us, end_us), summary)
+        tenant = None if tenant_id is None else _tenant(tenant_id)
+        summary = self.get_summary(start_date, end_date, tenant).to_dict() if include_summary else None
+        return write_json(path, self._ledger.iter_records(start_us, end_us, tenant_id=tenant), summary)
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def close(self) -> None:

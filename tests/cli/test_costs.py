@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -196,6 +197,31 @@ def test_export_json_to_a_file(ledger: str, tmp_path: Path, capsys: pytest.Captu
     payload = json.loads(target.read_text())
     assert len(payload["records"]) == 6
     assert payload["summary"]["total_requests"] == 6
+
+
+def test_export_by_tenant_is_filtered_by_the_ledger_with_that_tenants_summary(
+    ledger: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from greenlang_llm.ledger.base import LedgerStorage
+
+    asked: list[str | None] = []
+    iter_records = LedgerStorage.iter_records
+
+    def spy(self: LedgerStorage, *args: Any, tenant_id: str | None = None, **kw: Any) -> Any:
+        asked.append(tenant_id)
+        return iter_records(self, *args, tenant_id=tenant_id, **kw)
+
+    monkeypatch.setattr(LedgerStorage, "iter_records", spy)
+    code, out, _ = run(capsys, "export", "--db", ledger, "--format", "json", "--tenant", "globex")
+    assert code == 0
+    payload = json.loads(out)
+    assert [r["tenant_id"] for r in payload["records"]] == ["globex", "globex"]
+    assert payload["summary"]["total_requests"] == 2
+    assert payload["summary"]["breakdown_by_tenant"] == {"globex": pytest.approx(0.0261)}
+    code, out, _ = run(capsys, "export", "--db", ledger, "--format", "csv", "--tenant", "acme")
+    assert code == 0
+    assert [r["tenant_id"] for r in csv.DictReader(io.StringIO(out))] == ["acme"] * 4
+    assert asked == ["globex", "acme"]
 
 
 def test_budgets_list_every_budget_with_limits(ledger: str, capsys: pytest.CaptureFixture[str]) -> None:

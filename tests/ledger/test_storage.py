@@ -72,6 +72,29 @@ def test_iter_records_pages_in_timestamp_order(ledger_url: str) -> None:
     ledger.close()
 
 
+def test_iter_records_filters_one_tenant_in_sql_across_pages(ledger_url: str) -> None:
+    ledger = open_ledger(ledger_url)
+    ledger.insert_many([rec(i % 7, tenant="abc"[i % 3]) for i in range(60)])
+    fetched: list[tuple[object, ...]] = []
+    read = ledger._read
+
+    def counting_read(sql: str, params: object = ()) -> list[tuple[object, ...]]:
+        rows = read(sql, params)  # type: ignore[arg-type]
+        fetched.extend(rows)
+        return rows
+
+    ledger._read = counting_read  # type: ignore[method-assign]
+    out = list(ledger.iter_records(MIN_US, MAX_US, chunk=4, tenant_id="b"))
+    assert [r.tenant_id for r in out] == ["b"] * 20
+    assert [r.ts_us for r in out] == sorted(r.ts_us for r in out)
+    assert len(fetched) == 20  # only b's rows left the database
+    assert len(list(ledger.iter_records(T0 + 3, T0 + 5, tenant_id="c"))) == len(
+        [i for i in range(60) if i % 7 in (3, 4) and i % 3 == 2]
+    )
+    assert list(ledger.iter_records(MIN_US, MAX_US, tenant_id="nobody")) == []
+    ledger.close()
+
+
 def test_budgets_and_alert_claims_persist(ledger_url: str) -> None:
     ledger = open_ledger(ledger_url)
     ledger.save_budget(BudgetRecord("t", 5, (0.5, 1.0), True), 0)

@@ -252,20 +252,16 @@ def _export(args: argparse.Namespace, tracker: Any, start: datetime | None, end:
     fd, tmp = tempfile.mkstemp(prefix="greenlang-export-", suffix="." + fmt)
     os.close(fd)
     try:
+        # the ledger filters by tenant in SQL; with --tenant the summary is that tenant's
         if fmt == "json":
-            tracker.export_json(tmp, start_date=start, end_date=end, include_summary=args.tenant is None)
+            tracker.export_json(
+                tmp, start_date=start, end_date=end, include_summary=True, tenant_id=args.tenant
+            )
             payload = json.loads(Path(tmp).read_text(encoding="utf-8"))
-            if args.tenant is not None:
-                payload["records"] = [r for r in payload["records"] if r.get("tenant_id") == args.tenant]
             text = json.dumps(payload, indent=2) + "\n"
         else:
-            tracker.export_csv(tmp, start_date=start, end_date=end)
+            tracker.export_csv(tmp, start_date=start, end_date=end, tenant_id=args.tenant)
             text = Path(tmp).read_text(encoding="utf-8")
-            if args.tenant is not None:
-                reader = csv.reader(io.StringIO(text))
-                header = next(reader, [])
-                col = header.index("tenant_id") if "tenant_id" in header else -1
-                text = _csv_text(header, [r for r in reader if col >= 0 and r[col] == args.tenant])
     finally:
         os.unlink(tmp)
     _emit(args, text)

@@ -196,15 +196,22 @@ class LedgerStorage(ABC):
     def count_records(self) -> int:
         return int(self._read("SELECT COUNT(*) FROM usage_records")[0][0])
 
-    def iter_records(self, start_us: int, end_us: int, chunk: int = 5000) -> Iterator[UsageRecord]:
-        """Rows with ``start <= ts < end`` in (timestamp, id) order, read in chunks (keyset paging)."""
+    def iter_records(
+        self, start_us: int, end_us: int, chunk: int = 5000, *, tenant_id: str | None = None
+    ) -> Iterator[UsageRecord]:
+        """Rows with ``start <= ts < end`` in (timestamp, id) order, read in chunks (keyset paging).
+
+        ``tenant_id`` keeps one tenant's rows, filtered in SQL (index ``ix_usage_tenant_ts``)
+        so an export for one tenant does not read everybody's rows.
+        """
+        tenant_sql, tenant_args = ("tenant_id = ? AND ", (tenant_id,)) if tenant_id is not None else ("", ())
         sql = (
-            f"SELECT id, {RECORD_COLUMNS} FROM usage_records WHERE ts_us < ? AND "
+            f"SELECT id, {RECORD_COLUMNS} FROM usage_records WHERE {tenant_sql}ts_us < ? AND "
             "(ts_us > ? OR (ts_us = ? AND id > ?)) ORDER BY ts_us, id LIMIT ?"
         )
         last_ts, last_id = start_us, -1
         while True:
-            rows = self._read(sql, (end_us, last_ts, last_ts, last_id, chunk))
+            rows = self._read(sql, (*tenant_args, end_us, last_ts, last_ts, last_id, chunk))
             for row in rows:
                 yield row_to_record(row)
             if len(rows) < chunk:
