@@ -10,13 +10,24 @@ side, never over. ``request_id`` makes a write idempotent. ``drain()`` waits for
 the queue (tests, shutdown). A caller that must not acknowledge anything before
 it is durable asks ``submit(..., wait=True)`` for a future that resolves when
 its batch has been written (and fails if its record could not be).
+
+The writer is one dedicated thread fed through a ``queue.SimpleQueue`` and answering with
+``call_soon_threadsafe``, not a ``ThreadPoolExecutor``: with durable replies every batch is
+on some reply's critical path, and ``executor.submit`` plus the future chaining behind
+``run_in_executor`` cost about half again as much CPU per hand-off (docs/benchmarks.md,
+"What the numbers say"). The thread is a daemon so a writer nobody closed cannot hold the
+process open; an exit hook still lets it finish the batches already handed over.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import atexit
+import contextlib
 import logging
+import queue
+import threading
+import weakref
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -30,6 +41,22 @@ FLUSH_WINDOW_S = 0.005
 """How long a record may wait for company before the write starts (its reservation is held)."""
 
 Item = tuple["Reservation | None", "dict[str, Any] | None"]
+Job = tuple[list[Item], asyncio.AbstractEventLoop, "asyncio.Future[set[str | None]]"]
+
+
+def _settle(future: asyncio.Future[set[str | None]], outcome: set[str | None] | BaseException) -> None:
+    if future.done():  # the flusher was cancelled while the thread wrote
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+def _close_at_exit(ref: weakref.ref[LedgerWriter]) -> None:
+    writer = ref()
+    if writer is not None:
+        writer.close()
 
 
 class LedgerWriter:
@@ -38,7 +65,9 @@ class LedgerWriter:
     def __init__(self, tracker: CostTracker, window_s: float = FLUSH_WINDOW_S) -> None:
         self.tracker = tracker
         self.window_s = window_s
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="greenlang-ledger")
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._closed = False
         self._queue: list[Item] = []
         self._waiters: list[tuple[asyncio.Future[None], str | None]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -79,8 +108,8 @@ class LedgerWriter:
                 waiters, self._waiters = self._waiters, []
                 failed: set[str | None] | BaseException
                 try:
-                    failed = await loop.run_in_executor(self._executor, self._write, batch)
-                except BaseException as exc:  # the executor is gone (shutdown) or the write crashed
+                    failed = await self._hand_over(batch, loop)
+                except BaseException as exc:  # the writer is closed, or the write crashed
                     failed = exc
                 for future, request_id in waiters:
                     if future.done():
@@ -93,6 +122,31 @@ class LedgerWriter:
                     raise failed
         finally:
             self._flusher = None
+
+    def _hand_over(
+        self, batch: list[Item], loop: asyncio.AbstractEventLoop
+    ) -> asyncio.Future[set[str | None]]:
+        if self._closed:
+            raise RuntimeError("the ledger writer is closed")
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="greenlang-ledger", daemon=True)
+            self._thread.start()
+            atexit.register(_close_at_exit, weakref.ref(self))
+        done: asyncio.Future[set[str | None]] = loop.create_future()
+        self._jobs.put((batch, loop, done))
+        return done
+
+    def _run(self) -> None:
+        """The writer thread: one batch at a time, each answer posted back to its loop."""
+        while (job := self._jobs.get()) is not None:
+            batch, loop, done = job
+            outcome: set[str | None] | BaseException
+            try:
+                outcome = self._write(batch)
+            except BaseException as exc:
+                outcome = exc
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody is waiting any more
+                loop.call_soon_threadsafe(_settle, done, outcome)
 
     def _write(self, batch: list[Item]) -> set[str | None]:
         """One transaction for the batch, then free its reservations (writer thread).
@@ -128,5 +182,9 @@ class LedgerWriter:
             await asyncio.shield(self._flusher)
 
     def close(self) -> None:
-        """Stop the writer thread (after ``drain``)."""
-        self._executor.shutdown(wait=True)
+        """Stop the writer thread (after ``drain``); a batch already handed over is written first."""
+        self._closed = True
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join()
+            self._thread = None

@@ -1,0 +1,108 @@
+"""LedgerWriter: batches reach one writer thread; waiters learn durability; close stops the thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+
+from greenlang_llm.gateway.ledger_writer import LedgerWriter
+
+
+class RecordingTracker:
+    """Stands in for CostTracker: records what was written, from which thread; can refuse ids."""
+
+    def __init__(self, refuse: set[str] | None = None, crash_batches: bool = False) -> None:
+        self.batches: list[list[str]] = []
+        self.single: list[str] = []
+        self.released: list[Any] = []
+        self.threads: set[str] = set()
+        self.refuse = refuse or set()
+        self.crash_batches = crash_batches
+
+    def track_many(self, records: list[dict[str, Any]]) -> int:
+        self.threads.add(threading.current_thread().name)
+        if self.crash_batches or any(r["request_id"] in self.refuse for r in records):
+            raise ValueError("refused")
+        self.batches.append([r["request_id"] for r in records])
+        return len(records)
+
+    def track_usage(self, **record: Any) -> None:
+        if record["request_id"] in self.refuse:
+            raise ValueError("refused")
+        self.single.append(record["request_id"])
+
+    def release_many(self, held: list[Any]) -> None:
+        self.released.extend(held)
+
+
+def record(request_id: str) -> dict[str, Any]:
+    return {"request_id": request_id, "provider": "p", "tenant_id": "t", "usage": None}
+
+
+async def test_a_waiter_resolves_once_its_record_was_written_by_the_writer_thread() -> None:
+    tracker = RecordingTracker()
+    writer = LedgerWriter(tracker)  # type: ignore[arg-type]
+    try:
+        future = writer.submit("hold-1", record("r1"), wait=True)
+        assert future is not None
+        await asyncio.wait_for(future, 5)
+        assert tracker.batches == [["r1"]]
+        assert tracker.released == ["hold-1"]
+        assert tracker.threads == {"greenlang-ledger"}
+    finally:
+        await writer.drain()
+        writer.close()
+
+
+async def test_records_queued_together_are_one_transaction() -> None:
+    tracker = RecordingTracker()
+    writer = LedgerWriter(tracker, window_s=0.01)  # type: ignore[arg-type]
+    try:
+        for i in range(5):
+            writer.submit(None, record(f"r{i}"))
+        await writer.drain()
+        assert tracker.batches == [["r0", "r1", "r2", "r3", "r4"]]
+    finally:
+        writer.close()
+
+
+async def test_a_bad_record_fails_only_its_own_waiter() -> None:
+    tracker = RecordingTracker(refuse={"bad"})
+    writer = LedgerWriter(tracker)  # type: ignore[arg-type]
+    try:
+        good = writer.submit(None, record("good"), wait=True)
+        bad = writer.submit(None, record("bad"), wait=True)
+        assert good is not None
+        assert bad is not None
+        await asyncio.wait_for(good, 5)
+        with pytest.raises(OSError, match="bad"):
+            await asyncio.wait_for(bad, 5)
+        assert tracker.single == ["good"]  # written one by one after the batch failed
+    finally:
+        await writer.drain()
+        writer.close()
+
+
+async def test_after_close_a_write_fails_its_waiter_instead_of_hanging() -> None:
+    tracker = RecordingTracker()
+    writer = LedgerWriter(tracker)  # type: ignore[arg-type]
+    first = writer.submit(None, record("r1"), wait=True)
+    assert first is not None
+    await asyncio.wait_for(first, 5)
+    await writer.drain()
+    writer.close()
+    assert not any(t.name == "greenlang-ledger" for t in threading.enumerate())
+    late = writer.submit(None, record("late"), wait=True)
+    assert late is not None
+    with pytest.raises(OSError, match="late"):
+        await asyncio.wait_for(late, 5)
+    assert tracker.batches == [["r1"]]
+
+
+def test_closing_a_writer_that_never_wrote_starts_no_thread() -> None:
+    writer = LedgerWriter(RecordingTracker())  # type: ignore[arg-type]
+    writer.close()
+    assert not any(t.name == "greenlang-ledger" for t in threading.enumerate())
