@@ -136,3 +136,73 @@ def test_encode_event_round_trips() -> None:
     assert raw.startswith(b"event: message_start\ndata: ")
     assert decode([raw]) == [ServerSentEvent(e, d) for e, d in payloads]
     assert encode_event(b"[DONE]") == b"data: [DONE]\n\n"
+
+
+def _reference(data: bytes) -> list[ServerSentEvent]:
+    """The WHATWG rules written plainly, for the whole input at once (no incremental state)."""
+    import re
+
+    lines = re.split(rb"\r\n|\r|\n", data)
+    tail = lines.pop()  # after the last line end: an unterminated line, flushed at the end
+    if tail:
+        lines.append(tail)
+    lines.append(b"")
+    out: list[ServerSentEvent] = []
+    name: str | None = None
+    values: list[str] = []
+    for raw in lines:
+        line = raw.decode("utf-8", "replace")
+        if not line:
+            if values or name is not None:
+                out.append(ServerSentEvent(name, "\n".join(values)))
+            name, values = None, []
+            continue
+        if line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if field == "data":
+            values.append(value)
+        elif field == "event":
+            name = value
+    return out
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"data: a\n\n",
+        b"event: x\ndata: 1\ndata: 2\n\ndata:b\n\n",
+        b"data\n\nevent:\n\n: c\nid: 3\nretry: 1\ndata:  two spaces\n\n",
+        b"data: a\r\n\r\ndata: b\rdata: c\r\r",
+        b"data: \xe2\x82\xac euro\n\ndata: \xff bad\n\n",
+        b"data: no end",
+        b"\n\n\n",
+    ],
+)
+def test_decoding_agrees_with_the_plain_reference_whatever_the_line_ends_and_split(raw: bytes) -> None:
+    expected = _reference(raw)
+    assert decode([raw]) == expected
+    assert decode([bytes([b]) for b in raw]) == expected
+    for cut in range(len(raw) + 1):
+        assert decode([raw[:cut], raw[cut:]]) == expected
+
+
+def test_decoding_agrees_with_the_reference_on_random_input() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    multibyte = ["é".encode(), b"\xe2"]  # a whole and a cut multi-byte character
+    pieces = st.sampled_from(
+        [b"data: ", b"data:", b"event: ", b":", b"\n", b"\r", b"\r\n", b"\n\n", b"x", b" ", *multibyte]
+    )
+
+    @settings(max_examples=300, deadline=None, derandomize=True)
+    @given(parts=st.lists(pieces, max_size=40), cut=st.integers(min_value=0, max_value=200))
+    def run(parts: list[bytes], cut: int) -> None:
+        raw = b"".join(parts)
+        expected = _reference(raw)
+        assert decode([raw]) == expected
+        assert decode([raw[:cut], raw[cut:]]) == expected
+
+    run()

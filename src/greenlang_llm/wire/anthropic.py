@@ -247,7 +247,7 @@ class StreamParser:
     def _object(self, data: Mapping[str, Any], name: str, kind: str) -> Mapping[str, Any]:
         """``data[name]`` as an object ({} when absent); anything else is a broken stream, not a crash."""
         value = data.get(name) or {}
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):  # (orjson gives dicts: no ABC check)
             self._interrupted(f"malformed {kind} event: {name} is not an object")
         return value
 

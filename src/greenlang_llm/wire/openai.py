@@ -257,14 +257,15 @@ class StreamParser:
     def feed(self, event: ServerSentEvent) -> str | None:
         if self.done:
             return None
-        if event.data.strip() == "[DONE]":
+        raw = event.data
+        if raw[:1] != "{" and raw.strip() == "[DONE]":  # (a chunk is an object: no strip per chunk)
             self.done = True
             return None
         try:
-            data = orjson.loads(event.data)
+            data = orjson.loads(raw)
         except orjson.JSONDecodeError:
             self._interrupted("invalid JSON in stream chunk")
-        if not isinstance(data, dict):
+        if type(data) is not dict:
             self._interrupted("stream chunk is not a JSON object")
         if data.get("error"):
             err = data["error"] if isinstance(data["error"], Mapping) else {"message": str(data["error"])}
@@ -278,16 +279,17 @@ class StreamParser:
         if not self.id:
             self.id = str(data.get("id") or "")
             self.model = str(data.get("model") or "")
-        if isinstance(data.get("usage"), Mapping):
-            self._usage = data["usage"]
+        usage = data.get("usage")
+        if usage is not None and (type(usage) is dict or isinstance(usage, Mapping)):
+            self._usage = usage
         choice = _first_choice(data)
         if not choice:
             return None  # the usage chunk, or a chunk for another choice
         if choice.get("finish_reason"):
             self.native_finish_reason = str(choice["finish_reason"])
         delta = choice.get("delta")
-        content = delta.get("content") if isinstance(delta, Mapping) else None
-        if isinstance(content, str) and content:
+        content = delta.get("content") if type(delta) is dict or isinstance(delta, Mapping) else None
+        if type(content) is str and content:
             self._parts.append(content)
             return content
         return None

@@ -10,13 +10,14 @@ split anywhere across network chunks.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["SSEDecoder", "ServerSentEvent", "encode_event"]
 
 
-@dataclass(frozen=True, slots=True)
-class ServerSentEvent:
+class ServerSentEvent(NamedTuple):
+    """One decoded event (immutable). A tuple: made once per upstream event, on the hot path."""
+
     event: str | None
     data: str
 
@@ -40,7 +41,37 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> Iterator[ServerSentEvent]:
         buffer = self._buffer
+        cr = b"\r" in chunk or buffer.endswith(b"\r")  # (only a trailing CR can be left from before)
         buffer += chunk
+        if cr:
+            yield from self._feed_any(buffer)
+            return
+        # LF line ends only (what both APIs send): every complete line is decoded at once
+        end = buffer.rfind(b"\n", self._scanned)
+        if end >= 0:
+            lines = buffer[:end].decode("utf-8", "replace").split("\n")
+            del buffer[: end + 1]
+            data = self._data
+            name = self._event
+            for line in lines:
+                if not line:  # the blank line: dispatch
+                    if data or name is not None:
+                        yield ServerSentEvent(name, data[0] if len(data) == 1 else "\n".join(data))
+                        data = self._data = []
+                        name = self._event = None
+                elif line.startswith("data:"):
+                    data.append(line[6:] if line.startswith("data: ") else line[5:])
+                elif line.startswith("event:"):
+                    name = self._event = line[7:] if line.startswith("event: ") else line[6:]
+                elif not line.startswith(":"):
+                    self._line(line)  # another field: the general rule (``data`` with no colon, ...)
+                    data, name = self._data, self._event
+        self._scanned = len(buffer)
+        if len(buffer) > self.max_event_bytes:
+            raise ValueError(f"SSE line longer than {self.max_event_bytes} bytes")
+
+    def _feed_any(self, buffer: bytearray) -> Iterator[ServerSentEvent]:
+        """Any mix of CR, LF and CRLF line ends (a CR may arrive in one read, its LF in the next)."""
         start = 0
         nl = buffer.find(b"\n", self._scanned)
         cr = buffer.find(b"\r", self._scanned)
