@@ -24,6 +24,8 @@ from greenlang_llm.simulator.faults import FaultRule
 REQUEST = GenerationRequest(prompt="Tell me about streams")
 IDLE = 0.3
 FIRST = 0.3
+TOKEN_MS = 5
+"""Per-token latency where a test needs each token to arrive as its own delta (one network read each)."""
 SLACK = 1.5
 """Generous upper bound factor on a configured timeout (the precise overshoot is in bench_streams)."""
 
@@ -50,6 +52,8 @@ async def test_a_mid_stream_fault_raises_with_the_delivered_text_and_counts_as_a
     kind: str, model: str
 ) -> None:
     async with running_sim() as sim:
+        async with provider_for(sim, model) as plain_provider:
+            plain = await plain_provider.generate(REQUEST)
         sim.faults.add(FaultRule(kind, after=3, delay=30.0))
         router = single(provider_for(sim, model, idle_timeout=IDLE))
         received: list[str] = []
@@ -60,7 +64,8 @@ async def test_a_mid_stream_fault_raises_with_the_delivered_text_and_counts_as_a
         await router.close()
     assert received
     assert info.value.partial_text == "".join(received)
-    assert len(received) == (16 if kind == "no_terminal" else 3)
+    words = 16 if kind == "no_terminal" else 3  # the fault comes after 3 tokens (no_terminal: after all 16)
+    assert info.value.partial_text == " ".join(plain.text.split()[:words])
     assert metrics["global"]["failed_requests"] == 1
     assert metrics["global"]["successful_requests"] == 0
     assert metrics["providers"]["only"]["failed_requests"] == 1
@@ -119,7 +124,8 @@ async def test_a_slow_first_token_fails_over_within_first_token_timeout(where: s
 async def test_a_stall_is_cut_after_idle_timeout_not_before_and_not_much_later(
     model: str, where: str
 ) -> None:
-    async with running_sim() as sim:
+    # tokens 5 ms apart, so each is its own delta and the idle clock restarts on every one
+    async with running_sim(token_ms=TOKEN_MS) as sim:
         sim.faults.add(FaultRule("stall", after=4, delay=30.0))
         if where == "provider":
             provider = provider_for(sim, model, idle_timeout=IDLE)
@@ -146,7 +152,7 @@ async def test_a_stall_is_cut_after_idle_timeout_not_before_and_not_much_later(
 
 
 async def test_buffer_first_tokens_lets_a_cut_inside_the_buffer_fail_over_without_showing_its_text() -> None:
-    async with running_sim() as sim:
+    async with running_sim(token_ms=TOKEN_MS) as sim:  # 3 separate deltas held, not one read of 3 tokens
         sim.faults.add(FaultRule("stream_cut", model=CLAUDE, after=3))
         router = pair(StreamGuard(provider_for(sim, CLAUDE), buffer_first_tokens=5), provider_for(sim, GPT))
         chunks = await collect(router.stream(REQUEST))
@@ -157,21 +163,25 @@ async def test_buffer_first_tokens_lets_a_cut_inside_the_buffer_fail_over_withou
 
 
 async def test_buffer_first_tokens_releases_the_held_tokens_in_order_then_streams() -> None:
-    async with running_sim() as sim:
+    async with running_sim(token_ms=TOKEN_MS) as sim:  # 16 separate deltas: 5 held, then 11 streamed
         guarded = StreamGuard(provider_for(sim, CLAUDE), buffer_first_tokens=5)
         chunks = await collect(guarded.stream(REQUEST))
         plain = await provider_for(sim, CLAUDE).generate(REQUEST)
         await guarded.close()
+    assert len([c for c in chunks if c.text]) == 16
     assert "".join(c.text for c in chunks) == plain.text
     assert chunks[-1].usage == plain.usage
 
 
 async def test_a_buffer_longer_than_the_reply_releases_the_whole_reply_at_its_end() -> None:
-    async with running_sim() as sim:
+    async with running_sim(token_ms=TOKEN_MS) as sim:  # 16 separate deltas, all held
         guarded = StreamGuard(provider_for(sim, GPT), buffer_first_tokens=1000)
         chunks = await collect(guarded.stream(REQUEST))
         await guarded.close()
+        async with provider_for(sim, GPT) as plain_provider:
+            plain = await plain_provider.generate(REQUEST)
     assert len([c for c in chunks if c.text]) == 16
+    assert "".join(c.text for c in chunks) == plain.text
     assert chunks[-1].finish_reason == "stop"
 
 

@@ -14,7 +14,9 @@ settings, while each route's router sees a provider that:
 - with ``buffer_first_tokens = N`` holds back the first N text deltas, so a
   failure among them happens before the router has handed anything on and still
   fails over; the held deltas are released together once N arrived (or the
-  stream ended).
+  stream ended). A delta is one chunk of the inner provider's stream, which for
+  the HTTP providers is the text of one upstream network read (the deltas that
+  arrived together, joined), so holding N deltas holds at least N tokens.
 
 ``generate`` and everything else pass straight through to the wrapped provider.
 """
