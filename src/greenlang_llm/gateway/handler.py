@@ -99,12 +99,15 @@ class RawResponse:
 
 
 class StreamRelay:
-    """Sends SSE frames as they come, coalesced; a client disconnect cancels the producer at once.
+    """Sends SSE frames as they come; a client disconnect cancels the producer at once.
 
-    A pump task pulls frames from the producer and the sender writes whatever has piled
-    up whenever the pump has to wait for the upstream. Frames that arrive together (one
-    upstream read often carries many events) leave in one write instead of one each,
-    and no frame is ever held back while the upstream is quiet.
+    Each frame is sent the moment the producer yields it. Frames that come together
+    still leave together: an upstream read carrying many deltas is one frame already
+    (``providers/_stream_reader.py``), and what the response writes in one event-loop
+    turn leaves in one ``send()`` under ``greenlang-llm serve`` (``write_coalescing.py``).
+    A watcher task waits for the client's disconnect and cancels this one, so an abandoned
+    stream stops its upstream call at once and the producer's cleanup (ledger entry,
+    upstream close) runs.
     """
 
     __slots__ = ("first", "frames", "headers")
@@ -120,11 +123,7 @@ class StreamRelay:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         task = asyncio.current_task()
         assert task is not None
-        state = {"done": False, "gone": False, "ended": False}
-        buffer: list[bytes] = [self.first] if self.first else []
-        ready = asyncio.Event()
-        if buffer:
-            ready.set()
+        state = {"done": False, "gone": False}
 
         async def watch() -> None:
             while True:
@@ -135,32 +134,15 @@ class StreamRelay:
                         task.cancel()
                     return
 
-        async def pump() -> None:
-            try:
-                async for frame in self.frames:
-                    buffer.append(frame)
-                    ready.set()
-            finally:
-                state["ended"] = True
-                ready.set()
-
         watcher = asyncio.create_task(watch())
-        pumper = asyncio.create_task(pump())
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.headers})
-            while True:
-                await ready.wait()
-                ready.clear()
-                ended = state["ended"]  # read before taking the buffer: nothing can follow an end
-                data = b"".join(buffer)
-                buffer.clear()
-                if ended:
-                    state["done"] = True
-                    await send({"type": "http.response.body", "body": data, "more_body": False})
-                    break
-                if data:
-                    await send({"type": "http.response.body", "body": data, "more_body": True})
-            await pumper
+            if self.first:
+                await send({"type": "http.response.body", "body": self.first, "more_body": True})
+            async for frame in self.frames:
+                await send({"type": "http.response.body", "body": frame, "more_body": True})
+            state["done"] = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not state["gone"]:
                 raise
@@ -170,10 +152,6 @@ class StreamRelay:
         finally:
             state["done"] = True
             watcher.cancel()
-            if not pumper.done():
-                pumper.cancel()
-                with contextlib.suppress(BaseException):
-                    await pumper
             with contextlib.suppress(BaseException):
                 await self.frames.aclose()  # type: ignore[attr-defined]
 

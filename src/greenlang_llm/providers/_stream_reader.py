@@ -69,8 +69,8 @@ class SSEReader:
         """From now on, bound every gap between two deltas by ``idle`` seconds and everything by
         ``until`` (event-loop time); either may be None.
 
-        The clock is read once per delta and a timer is armed only when a network read has to
-        wait, so a fast stream pays no timer per delta (many deltas arrive in one read).
+        The clock is read once per handed-out text and a timer is armed only when a network
+        read has to wait, so a fast stream pays no timer per delta (many arrive in one read).
         """
         self._loop = asyncio.get_running_loop()
         self._idle, self._until = idle, until
