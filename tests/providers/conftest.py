@@ -24,7 +24,7 @@ from aiohttp import web
 
 from greenlang_llm.simulator.testing import simulator, simulator_url  # noqa: F401  (fixtures)
 
-FIXTURES = Path("/work/shared/wire-fixtures")
+FIXTURES = Path(__file__).parents[1] / "wire" / "fixtures"  # the repo's copy of ../shared/wire-fixtures
 CANARY_KEY = "sk-test-canary-7f3a9c"
 
 

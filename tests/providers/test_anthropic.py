@@ -9,6 +9,7 @@ writes $3.75, 1-hour writes $6).
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -21,6 +22,8 @@ from greenlang_llm.providers.base_provider import (
     ServiceUnavailableError,
     StreamInterruptedError,
 )
+
+WIRE_FIXTURES = Path(__file__).parents[1] / "wire" / "fixtures"  # the repo's copy of ../shared/wire-fixtures
 
 
 def make(upstream: Any, key: str, sleep: Any = None, **kw: Any) -> AnthropicProvider:
@@ -45,7 +48,7 @@ def assert_whole_deltas(texts: list[str], deltas: list[str]) -> None:
 
 
 def fixture_json(name: str) -> dict[str, Any]:
-    with open(f"/work/shared/wire-fixtures/{name}", "rb") as fh:
+    with open(WIRE_FIXTURES / name, "rb") as fh:
         data: dict[str, Any] = orjson.loads(fh.read())
     return data
 
@@ -254,7 +257,7 @@ async def test_stream_error_event_before_any_text_is_retried(
 
 
 def upstream_events(name: str) -> list[bytes]:
-    with open(f"/work/shared/wire-fixtures/{name}", "rb") as fh:
+    with open(WIRE_FIXTURES / name, "rb") as fh:
         raw = fh.read()
     return [part + b"\n\n" for part in raw.split(b"\n\n") if part.strip()]
 

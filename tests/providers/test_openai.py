@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -21,7 +22,7 @@ from greenlang_llm.providers.base_provider import (
     StreamInterruptedError,
 )
 
-FIXTURES = "/work/shared/wire-fixtures/openai"
+FIXTURES = str(Path(__file__).parents[1] / "wire" / "fixtures" / "openai")
 
 
 def make(upstream: Any, key: str, sleep: Any = None, **kw: Any) -> OpenAIProvider:

@@ -28,7 +28,7 @@ from greenlang_llm.wire import anthropic as anthropic_wire
 from greenlang_llm.wire import openai as openai_wire
 from greenlang_llm.wire.sse import SSEDecoder
 
-FIXTURES = Path("/work/shared/wire-fixtures")
+FIXTURES = Path(__file__).parents[1] / "wire" / "fixtures"
 
 APIS: dict[str, dict[str, Any]] = {
     "anthropic": {
