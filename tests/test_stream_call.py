@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from greenlang_llm import GenerationRequest, LLMRouter
 from greenlang_llm import _errors as errors
+from greenlang_llm.pricing import clear_price_overrides, set_price_override
 from greenlang_llm.providers import BaseLLMProvider, FakeProvider
 from greenlang_llm.providers.base_provider import GenerationResponse, ProviderHealth, StreamChunk
 
@@ -85,3 +88,29 @@ async def test_a_finished_stream_is_closed_once() -> None:
     router.register_provider("a", done)
     assert "".join([c.text async for c in router.stream(REQ)]) == "one two"
     assert [u.closes for u in done.upstreams] == [1]
+
+
+@pytest.fixture
+def _overrides() -> Iterator[None]:
+    clear_price_overrides()
+    yield
+    clear_price_overrides()
+
+
+@pytest.mark.usefixtures("_overrides")
+async def test_a_broken_streams_tokens_are_priced_under_the_providers_display_name() -> None:
+    # Only "my-host" has this price: the id the provider's finished calls are billed under.
+    set_price_override("gpt-4.1-mini", provider="my-host", input_per_mtok=7, output_per_mtok=11)
+    router = _router(continue_on_failure=False)
+    host = FakeProvider(
+        "gpt-4.1-mini", default_text="one two three", stream_fail_after=2, provider_name="my-host"
+    )
+    router.register_provider("a", host)
+    with pytest.raises(errors.StreamInterruptedError) as info:
+        async for _ in router.stream(REQ):
+            pass
+    (part,) = info.value.usage_parts  # type: ignore[attr-defined]
+    usage = part.usage
+    assert usage.estimated
+    assert (usage.input_tokens, usage.output_tokens) == (host.count_tokens(REQ), 2)
+    assert usage.total_cost_usd == pytest.approx((usage.input_tokens * 7 + 2 * 11) / 1_000_000, rel=1e-9)

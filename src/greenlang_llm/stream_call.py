@@ -203,7 +203,9 @@ class StreamCall:
                 prompt: int | None = entry.provider.count_tokens(upstream_request)
             except Exception:
                 prompt = None
-            part = estimate_part(entry.provider.name, model, upstream_request, produced, prompt)
+            # priced under the id its finished calls are billed under (a custom provider_name)
+            catalog_id: str = getattr(entry.provider, "display_name", entry.provider.name)
+            part = estimate_part(catalog_id, model, upstream_request, produced, prompt)
             self.parts.append(UsagePart(entry.name, model, part))
             if part.total_cost_usd:
                 cost = nanos(part.total_cost_usd)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
 
 import pytest
@@ -14,8 +14,15 @@ from greenlang_llm._errors import ProviderConnectionError, ProviderError
 from greenlang_llm._types import GenerationRequest, GenerationResponse, ProviderHealth, StreamChunk
 from greenlang_llm.cost_tracker import CostTracker
 from greenlang_llm.gateway.config import parse_config
-from greenlang_llm.gateway.service import GatewayError, GatewayService, _prompt_byte_bound, build_provider
-from greenlang_llm.pricing import estimate_cost_usd, price_usage
+from greenlang_llm.gateway.service import (
+    GatewayError,
+    GatewayService,
+    Target,
+    _prompt_byte_bound,
+    build_provider,
+)
+from greenlang_llm.pricing import clear_price_overrides, estimate_cost_usd, price_usage, set_price_override
+from greenlang_llm.providers import OpenAIProvider
 from greenlang_llm.providers.base_provider import BaseLLMProvider
 from greenlang_llm.tokens import count_request_tokens
 
@@ -322,5 +329,60 @@ async def test_a_worst_case_within_the_budget_but_above_what_is_left_says_the_bu
             service.reserve(key, service.targets["default"], request)
         assert info.value.error.status == 429
         assert "is exhausted" in info.value.error.message
+    finally:
+        await service.close()
+
+
+@pytest.fixture
+def _overrides() -> Iterator[None]:
+    clear_price_overrides()
+    yield
+    clear_price_overrides()
+
+
+def _custom_host_service() -> tuple[GatewayService, Target]:
+    """A hard-budget tenant on a route whose one member is an OpenAI-compatible server "my-host";
+    only "my-host" has the override (7 / 11 USD per Mtok), "openai" keeps the catalog's rate."""
+    set_price_override("gpt-4o-mini", provider="my-host", input_per_mtok=7, output_per_mtok=11)
+    host = OpenAIProvider(
+        "gpt-4o-mini", api_key="k", base_url="http://127.0.0.1:9/v1", provider_name="my-host"
+    )
+    data = config_dict(budgets=[{"tenant": "acme", "monthly_limit_usd": 100.0, "hard_limit": True}])
+    service = GatewayService(
+        parse_config(data, ENV),
+        providers={"claude": PricedProvider(), "gpt": host},
+        tracker=CostTracker(storage="sqlite:///:memory:"),
+    )
+    return service, service.targets["cheap"]
+
+
+@pytest.mark.usefixtures("_overrides")
+async def test_the_quick_worst_case_prices_a_custom_provider_name_as_its_bill() -> None:
+    service, target = _custom_host_service()
+    try:
+        key = service.keys.lookup(ENV["ACME_KEY"])
+        assert key is not None
+        request = GenerationRequest(prompt="price me", max_tokens=100)
+        bound = _prompt_byte_bound(request)
+        assert bound is not None
+        reservation = service.reserve(key, target, request)
+        assert reservation is not None
+        assert reservation.amount_usd == pytest.approx((bound * 7 + 100 * 11) / 1_000_000, rel=1e-9)
+        service.tracker.release(reservation)
+    finally:
+        await service.close()
+
+
+@pytest.mark.usefixtures("_overrides")
+async def test_an_interrupted_streams_estimate_prices_a_custom_provider_name_as_its_bill() -> None:
+    service, target = _custom_host_service()
+    try:
+        request = GenerationRequest(prompt="price me", max_tokens=100)
+        usage = service.estimate_usage(target, "gpt", None, request, "one two three")
+        assert usage.estimated
+        assert usage.input_tokens > 0
+        assert usage.output_tokens > 0
+        expected = (usage.input_tokens * 7 + usage.output_tokens * 11) / 1_000_000
+        assert usage.total_cost_usd == pytest.approx(expected, rel=1e-9)
     finally:
         await service.close()

@@ -297,7 +297,11 @@ class GatewayService:
 
     @staticmethod
     def _worst_case(target: Target, request: GenerationRequest, input_bound: int | None) -> float:
-        """Max over members of prompt + ``max_tokens`` cost; ``input_bound`` replaces the token count."""
+        """Max over members of prompt + ``max_tokens`` cost; ``input_bound`` replaces the token count.
+
+        The bound is priced under the id the member's usage is billed under (``display_name``,
+        an OpenAI-compatible server's ``provider_name``), as ``estimate_cost`` prices it.
+        """
         from ..pricing import estimate_cost_usd
         from ..providers.base_provider import BaseLLMProvider as _Base
 
@@ -305,8 +309,8 @@ class GatewayService:
         for _, provider in target.members:
             try:
                 if input_bound is not None and type(provider).estimate_cost is _Base.estimate_cost:
-                    cost = estimate_cost_usd(provider.name, provider.model_id, input_bound,
-                                             request.max_tokens)
+                    catalog_id: str = getattr(provider, "display_name", provider.name)
+                    cost = estimate_cost_usd(catalog_id, provider.model_id, input_bound, request.max_tokens)
                 else:
                     cost = provider.estimate_cost(request)
             except InvalidRequestError:
@@ -395,17 +399,21 @@ class GatewayService:
         request: GenerationRequest,
         text: str,
     ) -> TokenUsage:
-        """Usage for a stream that ended without the provider's own count: local tokens, marked estimated."""
+        """Usage for a stream that ended without the provider's own count: local tokens, marked estimated.
+
+        Priced under the id the provider's own usage is billed under (``display_name``).
+        """
         from ..pricing import price_usage
         from ..tokens import count_text_tokens
 
         provider = target.provider(provider_name)
         model_id = model or provider.model_id
+        catalog_id: str = getattr(provider, "display_name", provider.name)
         try:
             input_tokens = provider.count_tokens(request)
             # capped at max_tokens: what the call could bill (and its reservation covers)
             output_tokens = min(count_text_tokens(text, model_id), request.max_tokens) if text else 0
-            return price_usage(provider.name, model_id, input_tokens, output_tokens, estimated=True)
+            return price_usage(catalog_id, model_id, input_tokens, output_tokens, estimated=True)
         except Exception:
             logger.warning("could not estimate usage of an interrupted stream", exc_info=True)
             words = len(text.split())
