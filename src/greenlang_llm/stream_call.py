@@ -71,7 +71,8 @@ awaitable) before each continuation attempt; raising ``BudgetExceededError`` ref
 def _is_prefill_rejection(error: BaseException) -> bool:
     """A plain 400 to a request another provider accepted without the prefill: the prefill is the cause."""
     if not isinstance(error, InvalidRequestError) or isinstance(
-            error, ContextWindowExceededError | ContentPolicyError | NotFoundError):
+        error, ContextWindowExceededError | ContentPolicyError | NotFoundError
+    ):
         return False
     return getattr(error, "status_code", 400) in (400, None)
 
@@ -79,8 +80,13 @@ def _is_prefill_rejection(error: BaseException) -> bool:
 class StreamCall:
     """The state of one ``router.stream`` call; :meth:`run` is the caller's generator."""
 
-    def __init__(self, router: LLMRouter, chain: FailoverChain, request: GenerationRequest,
-                 before_continuation: ContinuationHook | None = None) -> None:
+    def __init__(
+        self,
+        router: LLMRouter,
+        chain: FailoverChain,
+        request: GenerationRequest,
+        before_continuation: ContinuationHook | None = None,
+    ) -> None:
         self.router = router
         self.chain = chain
         self.request = request
@@ -122,8 +128,9 @@ class StreamCall:
             raise chain.exhausted()
         raise self._interrupted()
 
-    async def _attempt(self, entry: RouteEntry, ticket: BreakerTicket | None,
-                       upstream_request: GenerationRequest) -> AsyncGenerator[StreamChunk, None]:
+    async def _attempt(
+        self, entry: RouteEntry, ticket: BreakerTicket | None, upstream_request: GenerationRequest
+    ) -> AsyncGenerator[StreamChunk, None]:
         """One upstream call; sets ``finished`` / ``wait`` / ``cut`` for :meth:`run`, or raises."""
         router, chain = self.router, self.chain
         self.wait = None
@@ -194,9 +201,17 @@ class StreamCall:
         router._record_success(entry, started, usage)
         self.finished = True
 
-    def _failed(self, entry: RouteEntry, ticket: BreakerTicket | None, raw: Exception,
-                upstream_request: GenerationRequest, model: str, produced: str, sent: bool,
-                continuing: bool) -> None:
+    def _failed(
+        self,
+        entry: RouteEntry,
+        ticket: BreakerTicket | None,
+        raw: Exception,
+        upstream_request: GenerationRequest,
+        model: str,
+        produced: str,
+        sent: bool,
+        continuing: bool,
+    ) -> None:
         router, chain = self.router, self.chain
         if produced:  # a broken call still used tokens: book them to this provider
             try:
@@ -245,8 +260,9 @@ class StreamCall:
             raise self._interrupted() from raw
         # else: run() continues on the next candidate with a prefill
 
-    async def _consult(self, entry: RouteEntry, ticket: BreakerTicket | None,
-                       upstream_request: GenerationRequest) -> None:
+    async def _consult(
+        self, entry: RouteEntry, ticket: BreakerTicket | None, upstream_request: GenerationRequest
+    ) -> None:
         """Ask ``before_continuation`` about this attempt; a refusal ends the stream, uncalled."""
         hook = self.before_continuation
         assert hook is not None
@@ -273,7 +289,9 @@ class StreamCall:
             reason = f"the before_continuation hook failed: {type(refusal).__name__}: {refusal}"
         refused = StreamInterruptedError(
             f"{error.provider}: stream failed after it began and was not continued: {reason}",
-            provider=error.provider, status_code=error.status_code, partial_text=error.partial_text,
+            provider=error.provider,
+            status_code=error.status_code,
+            partial_text=error.partial_text,
         )
         refused.usage_parts = error.usage_parts  # type: ignore[attr-defined]
         return refused
@@ -289,7 +307,9 @@ class StreamCall:
         else:
             error = StreamInterruptedError(
                 f"{first}: stream failed after it began: {type(cause).__name__}: {cause}",
-                provider=first, status_code=getattr(cause, "status_code", None), partial_text=partial,
+                provider=first,
+                status_code=getattr(cause, "status_code", None),
+                partial_text=partial,
             )
         error.usage_parts = list(self.parts)  # type: ignore[attr-defined]
         return error
