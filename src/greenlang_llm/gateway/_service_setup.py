@@ -1,0 +1,125 @@
+"""What the service is built from: providers from the config, and one router per target.
+
+Split from ``service.py`` so that module reads as the request path. Runs once, at start:
+every name a request's ``model`` may use becomes a ``Target`` — each route (model group)
+with its own ``LLMRouter`` (strategy, retries, breaker settings, stream guards), and each
+provider's ``model_id`` reaching that provider alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .config import GatewayConfig, ProviderConfig, RouteConfig
+
+if TYPE_CHECKING:
+    from ..llm_router import LLMRouter
+    from ..providers.base_provider import BaseLLMProvider
+    from ..state.redis_shared import SharedState
+
+__all__ = ["Target", "build_provider", "build_targets"]
+
+
+@dataclass(slots=True)
+class Target:
+    """What a request's ``model`` names: a route (model group) or one provider's ``model_id``."""
+
+    name: str
+    router: LLMRouter
+    members: tuple[tuple[str, BaseLLMProvider], ...]
+    is_route: bool
+    timeout: float | None = None
+    """The route's deadline for a request's whole chain (``[[routes]] timeout``)."""
+
+    def provider(self, name: str | None) -> BaseLLMProvider:
+        """The member called ``name``, else the first member (a stream or reply that named none)."""
+        for member, provider in self.members:
+            if member == name:
+                return provider
+        return self.members[0][1]
+
+
+def build_provider(cfg: ProviderConfig) -> BaseLLMProvider:
+    """A real provider from its config entry; the key comes from the environment, never the file."""
+    kwargs: dict[str, Any] = {
+        "api_key": cfg.api_key,
+        "max_retries": cfg.max_retries,
+        "timeout": cfg.timeout,
+        "base_url": cfg.base_url,
+        "first_token_timeout": cfg.first_token_timeout,
+        "idle_timeout": cfg.idle_timeout,
+        "base_delay": cfg.base_delay,
+        "max_delay": cfg.max_delay,
+        "max_retry_after": cfg.max_retry_after,
+    }
+    if cfg.type == "anthropic":
+        from ..providers.anthropic_provider import AnthropicProvider
+
+        return AnthropicProvider(cfg.model_id, **kwargs)
+    from ..providers.openai_provider import OpenAIProvider
+
+    return OpenAIProvider(cfg.model_id, **kwargs)
+
+
+def build_targets(
+    config: GatewayConfig, providers: Mapping[str, BaseLLMProvider], shared: SharedState | None
+) -> dict[str, Target]:
+    """Every route, then every provider's ``model_id`` not already a name (the first one wins).
+
+    Routers share the providers (one connection pool each); a route with its own stream
+    limits sees its members through a ``StreamGuard``. ``shared`` (Redis) holds the
+    breakers when several replicas serve together.
+    """
+    from ..llm_router import LLMRouter, RoutingStrategy
+
+    priority = {p.name: p.priority for p in config.providers}
+
+    def router(
+        strategy: str, names: tuple[str, ...], max_retries: int | None, route: RouteConfig | None = None
+    ) -> LLMRouter:
+        server = config.server
+        threshold = route.circuit_breaker_threshold if route is not None else None
+        recovery = route.circuit_breaker_timeout if route is not None else None
+        r = LLMRouter(
+            strategy=RoutingStrategy(strategy),
+            max_retries=max(0, len(names) - 1) if max_retries is None else max_retries,
+            breaker_store=shared.breakers if shared else None,
+            circuit_breaker_threshold=threshold or server.circuit_breaker_threshold,
+            circuit_breaker_timeout=recovery or server.circuit_breaker_timeout,
+            health_check_interval=server.health_check_interval or 30.0,  # 0: never started
+            continue_on_failure=route.continue_on_failure if route is not None else True,
+        )
+        for name in names:
+            provider = providers[name]
+            if route is not None and route.guards_streams:  # the route's own stream limits
+                from ..providers.stream_guard import StreamGuard
+
+                provider = StreamGuard(
+                    provider,
+                    first_token_timeout=route.first_token_timeout,
+                    idle_timeout=route.idle_timeout,
+                    buffer_first_tokens=route.buffer_first_tokens,
+                )
+            r.register_provider(name, provider, priority=priority[name])
+        return r
+
+    targets: dict[str, Target] = {}
+    for route in config.routes:
+        targets[route.name] = Target(
+            route.name,
+            router(route.strategy, route.providers, route.max_retries, route),
+            tuple((n, providers[n]) for n in route.providers),
+            True,
+            route.timeout,
+        )
+    for pcfg in config.providers:  # a model_id reaches its provider alone (first one wins)
+        if pcfg.model_id not in targets:
+            targets[pcfg.model_id] = Target(
+                pcfg.model_id,
+                router("priority", (pcfg.name,), 0),
+                ((pcfg.name, providers[pcfg.name]),),
+                False,
+            )
+    return targets
