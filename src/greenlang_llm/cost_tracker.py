@@ -10,6 +10,8 @@ Order of events for one usage: validate → write to the ledger (group commit,
 durable on return) → add to the month-to-date state → claim crossed alert
 thresholds in the ledger → run callbacks, outside every lock but the
 dispatch lock that keeps them in ascending order.
+
+Split out: ``_cost_reports.py`` (reports and exports, inherited), ``_cost_periods.py`` (period keys).
 """
 
 from __future__ import annotations
@@ -23,10 +25,15 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from ._cost_periods import ALL as _ALL
+from ._cost_periods import TRACK_KEYS as _TRACK_KEYS
+from ._cost_periods import check_tenant as _tenant
+from ._cost_periods import month_key as _month_key
+from ._cost_periods import month_start as _month_start
+from ._cost_reports import CostReports
 from ._errors import BudgetExceededError, InvalidRequestError
 from ._types import TokenUsage
 from .ledger import LedgerStorage, open_ledger
-from .ledger.base import DAY_US, HOUR_US
 from .ledger.records import (
     BudgetRecord,
     UsageRecord,
@@ -38,7 +45,7 @@ from .ledger.records import (
     to_utc,
     usd_to_nanos,
 )
-from .ledger.reports import GRANULARITIES, CostSummary, bucket_series, resolve_range, write_csv, write_json
+from .ledger.reports import CostSummary
 from .state import BudgetState, InProcessBudgetState, SettleOutcome, project_month_nanos
 from .state.alerts import AlertCallback, AlertDispatcher
 from .state.types import BudgetStatus, Reservation
@@ -47,25 +54,8 @@ __all__ = ["AlertCallback", "BudgetStatus", "CostSummary", "CostTracker", "Reser
 
 log = logging.getLogger("greenlang_llm.cost_tracker")
 
-_ALL = "all"  # budget period key when budgets never reset
-_TRACK_KEYS = frozenset({"provider", "agent_id", "model_id", "request_id", "timestamp"})
 
-
-def _month_key(ts: datetime) -> str:
-    return f"{ts.year:04d}-{ts.month:02d}"
-
-
-def _month_start(ts: datetime) -> datetime:
-    return ts.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-def _tenant(tenant_id: Any) -> str:
-    if not isinstance(tenant_id, str) or not tenant_id.strip():
-        raise InvalidRequestError(f"tenant_id must be a non-empty string, got {tenant_id!r}")
-    return tenant_id
-
-
-class CostTracker:
+class CostTracker(CostReports):
     """Track usage into a durable ledger; enforce and report per-tenant monthly budgets.
 
     Synchronous and thread-safe. ``storage`` is a ledger URL (see ``docs/costs.md``);
@@ -397,81 +387,6 @@ class CostTracker:
             if not isinstance(r, Reservation):
                 raise InvalidRequestError(f"release_many() needs Reservations, got {type(r).__name__}")
         return self._state.release_many([r.id for r in items])
-
-    # -- reports -----------------------------------------------------------------------------------
-    def get_summary(
-        self,
-        start_date: datetime | date | None = None,
-        end_date: datetime | date | None = None,
-        tenant_id: str | None = None,
-    ) -> CostSummary:
-        """Totals and breakdowns over an inclusive UTC range (aggregated in SQL over integer nanos)."""
-        start_us, end_us = resolve_range(start_date, end_date)
-        cost = tokens = requests = 0
-        by: list[dict[str, int]] = [{}, {}, {}, {}]  # tenant, provider, agent, model
-        for row in self._ledger.summary_rows(start_us, end_us, tenant_id):
-            names, (n, t, c) = row[:4], row[4:]
-            requests += n
-            tokens += t
-            cost += c
-            for bucket, name in zip(by, names, strict=True):
-                bucket[name] = bucket.get(name, 0) + c
-        tenant, provider, agent, model = ({k: nanos_to_usd(v) for k, v in sorted(b.items())} for b in by)
-        return CostSummary(nanos_to_usd(cost), tokens, requests, provider, agent, model, tenant)
-
-    def get_time_series(
-        self,
-        start_date: datetime | date | None,
-        end_date: datetime | date | None,
-        granularity: str = "daily",
-        tenant_id: str | None = None,
-    ) -> list[tuple[datetime, float]]:
-        """Cost per bucket, in order, empty buckets as 0.0; buckets start at UTC hour/day/month."""
-        if granularity not in GRANULARITIES:
-            raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}; got {granularity!r}")
-        start_us, end_us = resolve_range(start_date, end_date)
-        unit = HOUR_US if granularity == "hourly" else DAY_US
-        costs = self._ledger.bucket_costs(start_us, end_us, tenant_id, unit)
-        if start_date is None or end_date is None:
-            if not costs:
-                return []
-            start_us = max(start_us, min(costs)) if start_date is None else start_us
-            end_us = min(end_us, max(costs) + 1) if end_date is None else end_us
-        return [(ts, nanos_to_usd(v)) for ts, v in bucket_series(costs, start_us, end_us, granularity)]
-
-    def export_csv(
-        self,
-        path: str | os.PathLike[str],
-        start_date: datetime | date | None = None,
-        end_date: datetime | date | None = None,
-        *,
-        tenant_id: str | None = None,
-    ) -> int:
-        """One row per record (columns in docs/costs.md); returns the row count.
-
-        ``tenant_id`` exports only that tenant's records (filtered by the ledger, in SQL).
-        """
-        start_us, end_us = resolve_range(start_date, end_date)
-        tenant = None if tenant_id is None else _tenant(tenant_id)
-        return write_csv(path, self._ledger.iter_records(start_us, end_us, tenant_id=tenant))
-
-    def export_json(
-        self,
-        path: str | os.PathLike[str],
-        start_date: datetime | date | None = None,
-        end_date: datetime | date | None = None,
-        include_summary: bool = False,
-        *,
-        tenant_id: str | None = None,
-    ) -> int:
-        """``{"records": [...], "summary": {...}}`` (summary only when asked); returns the record count.
-
-        ``tenant_id`` exports only that tenant's records, and the summary is then that tenant's.
-        """
-        start_us, end_us = resolve_range(start_date, end_date)
-        tenant = None if tenant_id is None else _tenant(tenant_id)
-        summary = self.get_summary(start_date, end_date, tenant).to_dict() if include_summary else None
-        return write_json(path, self._ledger.iter_records(start_us, end_us, tenant_id=tenant), summary)
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def close(self) -> None:
