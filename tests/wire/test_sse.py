@@ -177,6 +177,8 @@ def _reference(data: bytes) -> list[ServerSentEvent]:
         b"data: a\r\n\r\ndata: b\rdata: c\r\r",
         b"data: \xe2\x82\xac euro\n\ndata: \xff bad\n\n",
         b"data: no end",
+        b"data: \r",  # a CR that ends the stream is a line end, not data
+        b"data: a\r\r",
         b"\n\n\n",
     ],
 )

@@ -99,7 +99,9 @@ class SSEDecoder:
     def flush(self) -> Iterator[ServerSentEvent]:
         """Call at end of stream: a last event without its blank line is still delivered."""
         if self._buffer:
-            event = self._line(self._buffer.decode("utf-8", "replace"))
+            # what is left has no line end, but for a CR that was waiting for a possible LF
+            line = self._buffer[:-1] if self._buffer.endswith(b"\r") else self._buffer
+            event = self._line(line.decode("utf-8", "replace"))
             self._buffer = bytearray()
             self._scanned = 0
             if event is not None:
