@@ -16,7 +16,7 @@ Server side (simulator, gateway; defined in ``_anthropic_server``, re-exported h
     error_body(status, message, type=None) -> dict;  ERROR_TYPES / STATUS_BY_TYPE
     usage_to_wire(usage) / usage_from_wire(dict);  TO_NEUTRAL / FROM_NEUTRAL finish maps
 
-Why the care (see /work/shared/wire-fixtures/README.md): Anthropic's
+Why the care (see tests/wire/fixtures/README.md): Anthropic's
 ``input_tokens`` *excludes* cache tokens while ours include them (rule 9);
 ``message_delta.usage`` is cumulative, so it replaces rather than adds (rule 8);
 a stream is complete only when ``message_stop`` arrives, ``event: error`` ends

@@ -15,7 +15,7 @@ Server side (simulator, gateway; defined in ``_openai_server``, re-exported here
     error_body(status, message, type=None, code=None, param=None) -> dict;  ERROR_TYPES
     usage_to_wire(usage) / usage_from_wire(dict);  TO_NEUTRAL / FROM_NEUTRAL finish maps
 
-Why the care (see /work/shared/wire-fixtures/README.md): ``prompt_tokens``
+Why the care (see tests/wire/fixtures/README.md): ``prompt_tokens``
 *includes* ``cached_tokens`` like ours (rule 10); only ``max_completion_tokens``
 is sent, since both fields together are a 400 (rule 12); usage arrives in a
 stream only with ``include_usage``, in a chunk whose ``choices`` is empty
