@@ -92,6 +92,12 @@ class CostTracker(CostReports):
     def ledger(self) -> LedgerStorage:
         return self._ledger
 
+    @property
+    def quick_writes(self) -> bool:
+        """``track_many``/``release_many`` wait on no network and no disk sync (a local SQLite
+        ledger with in-process budget state): an event loop may call them itself."""
+        return self._ledger.quick_commits and self._state.in_process
+
     def _now(self) -> datetime:
         now = self._clock()
         if not isinstance(now, datetime) or now.tzinfo is None:

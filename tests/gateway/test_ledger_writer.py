@@ -14,6 +14,8 @@ from greenlang_llm.gateway.ledger_writer import LedgerWriter
 class RecordingTracker:
     """Stands in for CostTracker: records what was written, from which thread; can refuse ids."""
 
+    quick_writes = False
+
     def __init__(self, refuse: set[str] | None = None, crash_batches: bool = False) -> None:
         self.batches: list[list[str]] = []
         self.single: list[str] = []
@@ -106,3 +108,34 @@ def test_closing_a_writer_that_never_wrote_starts_no_thread() -> None:
     writer = LedgerWriter(RecordingTracker())  # type: ignore[arg-type]
     writer.close()
     assert not any(t.name == "greenlang-ledger" for t in threading.enumerate())
+
+
+class QuickTracker(RecordingTracker):
+    quick_writes = True
+
+
+async def test_quick_writes_commit_on_the_event_loop_and_start_no_thread() -> None:
+    tracker = QuickTracker()
+    writer = LedgerWriter(tracker)  # type: ignore[arg-type]
+    assert writer.inline
+    future = writer.submit("hold-1", record("r1"), wait=True)
+    assert future is not None
+    await asyncio.wait_for(future, 5)
+    assert tracker.batches == [["r1"]]
+    assert tracker.released == ["hold-1"]
+    assert tracker.threads == {threading.current_thread().name}
+    assert not any(t.name == "greenlang-ledger" for t in threading.enumerate())
+    writer.close()
+
+
+async def test_slow_writes_go_to_the_writer_thread_and_inline_can_be_forced() -> None:
+    assert not LedgerWriter(RecordingTracker()).inline  # type: ignore[arg-type]
+    tracker = QuickTracker(refuse={"bad"})
+    writer = LedgerWriter(tracker, inline=False)  # type: ignore[arg-type]
+    bad = writer.submit(None, record("bad"), wait=True)
+    assert bad is not None
+    with pytest.raises(OSError, match="bad"):
+        await asyncio.wait_for(bad, 5)
+    assert tracker.threads == {"greenlang-ledger"}
+    await writer.drain()
+    writer.close()

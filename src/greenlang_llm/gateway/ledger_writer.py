@@ -11,6 +11,14 @@ the queue (tests, shutdown). A caller that must not acknowledge anything before
 it is durable asks ``submit(..., wait=True)`` for a future that resolves when
 its batch has been written (and fails if its record could not be).
 
+When the tracker's writes are quick (``CostTracker.quick_writes``: a local SQLite ledger in
+WAL mode with ``synchronous=normal`` and in-process budget state, so a commit is a write into
+the OS page cache and no checkpoint or sync ever runs inside it), the batch is committed on
+the event loop itself: a thread hand-off costs more CPU than such a commit, and the extra
+runnable thread per request cost a quarter of the gateway's throughput at concurrency 10
+(docs/benchmarks.md). Anything slower (PostgreSQL, Redis state, ``synchronous=full``) goes
+to the writer thread.
+
 The writer is one dedicated thread fed through a ``queue.SimpleQueue`` and answering with
 ``call_soon_threadsafe``, not a ``ThreadPoolExecutor``: with durable replies every batch is
 on some reply's critical path, and ``executor.submit`` plus the future chaining behind
@@ -62,9 +70,13 @@ def _close_at_exit(ref: weakref.ref[LedgerWriter]) -> None:
 class LedgerWriter:
     """Queue of (reservation, record) pairs, written by one thread in batches."""
 
-    def __init__(self, tracker: CostTracker, window_s: float = FLUSH_WINDOW_S) -> None:
+    def __init__(
+        self, tracker: CostTracker, window_s: float = FLUSH_WINDOW_S, inline: bool | None = None
+    ) -> None:
         self.tracker = tracker
         self.window_s = window_s
+        self.inline = tracker.quick_writes if inline is None else inline
+        """Commit on the event loop (quick writes) rather than on the writer thread."""
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -98,8 +110,8 @@ class LedgerWriter:
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            # The gather window: under load one hand-off to the writer thread carries many
-            # records (each hand-off costs a thread wake-up and GIL traffic on the hot loop).
+            # The gather window: under load one commit carries many records (and one hand-off
+            # to the writer thread, which costs a thread wake-up and GIL traffic on the loop).
             # A caller waiting for durability is not made to wait for company: records that
             # arrive while the writer is busy form the next batch anyway (group commit).
             await asyncio.sleep(0 if self._waiters else self.window_s)
@@ -108,7 +120,7 @@ class LedgerWriter:
                 waiters, self._waiters = self._waiters, []
                 failed: set[str | None] | BaseException
                 try:
-                    failed = await self._hand_over(batch, loop)
+                    failed = self._write(batch) if self.inline else await self._hand_over(batch, loop)
                 except BaseException as exc:  # the writer is closed, or the write crashed
                     failed = exc
                 for future, request_id in waiters:

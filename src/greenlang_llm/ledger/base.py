@@ -162,6 +162,11 @@ class LedgerStorage(ABC):
 
     url: str
 
+    quick_commits: bool = False
+    """A commit costs no network round trip and no disk sync (SQLite in WAL with
+    ``synchronous=normal``): cheap enough to run on an event loop. The gateway's ledger
+    writer then commits on the loop instead of handing each batch to a thread."""
+
     def __init__(self) -> None:
         self._committer: GroupCommitter[UsageRecord, bool] = GroupCommitter(self._write_records)
         self._closed = False

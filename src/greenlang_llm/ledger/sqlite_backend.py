@@ -8,9 +8,18 @@ corrupts the file). ``sqlite:///file.db?synchronous=full`` fsyncs the WAL on
 every commit and survives power loss too, at a lower single-writer rate; group
 commit shares that fsync between concurrent writers.
 
-One connection, guarded by a lock, serves reads and writes (``check_same_thread``
-off); SQLite allows one writer at a time anyway, and group commit keeps that
-writer busy with large transactions.
+One connection, guarded by a lock, writes (``check_same_thread`` off); SQLite
+allows one writer at a time anyway, and group commit keeps that writer busy with
+large transactions. Reads of a file ledger go through a second connection with its
+own lock, so a long report never holds up a write (WAL readers see the last commit).
+
+With ``synchronous=normal`` a commit is a write into the OS page cache, with no
+sync (``quick_commits``: the gateway commits on its event loop). The exception is
+SQLite's automatic checkpoint (every ~1,000 WAL pages, about every 170 single-record
+commits), which copies the WAL into the database file and syncs it inside one commit:
+a pause of a few milliseconds on a fast disk. A checkpoint on another connection
+cannot replace it: with a steady stream of commits it never catches up, and the WAL
+would grow without bound.
 """
 
 from __future__ import annotations
@@ -39,17 +48,25 @@ class SQLiteLedger(LedgerStorage):
         super().__init__()
         self.path = path
         self.url = "sqlite:///" + path
-        if path != ":memory:":
+        memory = path == ":memory:"
+        if not memory:
             parent = os.path.dirname(os.path.abspath(path))
             if not os.path.isdir(parent):
                 raise ValueError(f"ledger directory does not exist: {parent} (for sqlite:///{path})")
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL" if path != ":memory:" else "PRAGMA journal_mode=MEMORY")
+        self._conn.execute("PRAGMA journal_mode=WAL" if not memory else "PRAGMA journal_mode=MEMORY")
         self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.execute("PRAGMA cache_size=-65536")
+        self.quick_commits = synchronous.lower() in ("off", "normal")
         self._migrate()
+        self._reader, self._read_lock = self._conn, self._lock  # ":memory:" is one connection's own
+        if not memory:
+            reader = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+            reader.execute(f"PRAGMA synchronous={synchronous.upper()}")  # (what a PRAGMA read reports)
+            reader.execute("PRAGMA query_only=ON")
+            self._reader, self._read_lock = reader, threading.Lock()
 
     def _migrate(self) -> None:
         with self._lock:
@@ -73,8 +90,8 @@ class SQLiteLedger(LedgerStorage):
         return int(self._read("SELECT MAX(version) FROM schema_version")[0][0])
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+        with self._read_lock:
+            return self._reader.execute(sql, params).fetchall()
 
     def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
         with self._lock:
@@ -111,4 +128,7 @@ class SQLiteLedger(LedgerStorage):
 
     def _close(self) -> None:
         with self._lock:
-            self._conn.close()
+            if self._reader is not self._conn:
+                with self._read_lock:
+                    self._reader.close()
+            self._conn.close()  # the last connection: SQLite checkpoints the WAL into the file

@@ -32,6 +32,9 @@ class SettleOutcome(enum.Enum):
 
 
 class BudgetState(ABC):
+    in_process: bool = False
+    """Every call is a memory operation in this process (no round trip to a shared store)."""
+
     # -- month-to-date spend ----------------------------------------------------------------------
     @abstractmethod
     def load_spend(self, totals: Mapping[tuple[str, str, int | None], int]) -> None:

@@ -31,6 +31,8 @@ class _Hold:
 
 
 class InProcessBudgetState(BudgetState):
+    in_process = True
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._spend: dict[tuple[str, str], int] = {}
