@@ -119,15 +119,24 @@ async def test_batched_ledger_writes_record_each_request_once_and_free_reservati
 class _FlakyTracker(CostTracker):
     """A ledger whose writes can be held (threading.Event) or made to fail."""
 
-    def __init__(self) -> None:
+    def __init__(self, quick: bool = False) -> None:
         super().__init__(storage="sqlite:///:memory:")
         self.gate = threading.Event()
         self.gate.set()
         self.entered = threading.Event()
         self.fail = False
+        self.quick = quick
+        self.watched: asyncio.Task[Any] | None = None
+        self.watched_done_at_write: list[bool] = []
+
+    @property
+    def quick_writes(self) -> bool:  # held writes must not hold the event loop: the writer thread
+        return self.quick
 
     def track_many(self, records: Any) -> int:
         self.entered.set()
+        if self.watched is not None:
+            self.watched_done_at_write.append(self.watched.done())
         self.gate.wait(10)
         if self.fail:
             raise OSError("disk full")
@@ -139,10 +148,10 @@ class _FlakyTracker(CostTracker):
         return super().track_usage(*args, **kwargs)
 
 
-def _durable_service() -> tuple[GatewayService, _FlakyTracker]:
+def _durable_service(quick: bool = False) -> tuple[GatewayService, _FlakyTracker]:
     data = config_dict()
     data["server"]["durable_replies"] = True
-    tracker = _FlakyTracker()
+    tracker = _FlakyTracker(quick)
     service = GatewayService(
         parse_config(data, ENV),
         providers={"claude": PricedProvider(), "gpt": PricedProvider()},
@@ -167,8 +176,24 @@ async def test_durable_replies_wait_for_the_ledger_record() -> None:
     await service.close()
 
 
-async def test_durable_reply_is_withheld_when_the_record_cannot_be_written() -> None:
-    service, tracker = _durable_service()
+async def test_durable_replies_wait_for_a_record_committed_on_the_event_loop() -> None:
+    service, tracker = _durable_service(quick=True)
+    assert service.ledger.inline
+    key = service.keys.lookup(ENV["ACME_KEY"])
+    assert key is not None
+    request = GenerationRequest(messages=[{"role": "user", "content": "hello"}], max_tokens=50)
+    call = asyncio.create_task(service.generate(key, service.targets["default"], request, "req_d3"))
+    tracker.watched = call
+    response = await asyncio.wait_for(call, 5)
+    assert tracker.watched_done_at_write == [False]  # written while the answer waited for it
+    assert response.text == "one two three"
+    assert service.tracker.get_summary().total_requests == 1
+    await service.close()
+
+
+@pytest.mark.parametrize("quick", [False, True], ids=["writer-thread", "on-the-loop"])
+async def test_durable_reply_is_withheld_when_the_record_cannot_be_written(quick: bool) -> None:
+    service, tracker = _durable_service(quick)
     tracker.fail = True
     key = service.keys.lookup(ENV["ACME_KEY"])
     assert key is not None
