@@ -3,11 +3,18 @@
 Correct for one process (threads and asyncio tasks calling through
 ``asyncio.to_thread`` alike); every check-and-hold happens under the lock, so
 200 concurrent reservations cannot together pass a hard limit. Expired
-reservations are dropped lazily when the tenant is next looked at.
+reservations are dropped lazily, at the next check.
+
+A check costs O(1) however many holds are open: each tenant's held total is kept as
+a running sum, and expiries come off a heap ordered by due time (a hold being
+settled never expires; one that was due while settling is dropped once its
+settlement is aborted). Summing the holds per check made a reservation cost grow
+with the requests in flight — 1 ms each with 20,000 open.
 """
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -38,7 +45,9 @@ class InProcessBudgetState(BudgetState):
         self._spend: dict[tuple[str, str], int] = {}
         self._daily: dict[tuple[str, str], dict[int, int]] = {}
         self._holds: dict[str, _Hold] = {}
-        self._by_tenant: dict[str, set[str]] = {}
+        self._held: dict[str, int] = {}  # tenant -> sum of its open holds
+        self._due: list[tuple[float, str]] = []  # (expires_at, reservation id), a heap
+        self._overdue: set[str] = set()  # due while being settled: dropped if the settlement aborts
         self._settled: OrderedDict[str, None] = OrderedDict()
 
     def load_spend(self, totals: Mapping[tuple[str, str, int | None], int]) -> None:
@@ -69,25 +78,36 @@ class InProcessBudgetState(BudgetState):
             return dict(self._daily.get((tenant_id, period), {}))
 
     def _reserved(self, tenant_id: str, now: float) -> int:
-        ids = self._by_tenant.get(tenant_id)
-        if not ids:
-            return 0
-        total = 0
-        for rid in list(ids):
-            hold = self._holds[rid]
-            if hold.expires_at <= now and not hold.settling:
-                self._drop(rid)
+        self._expire(now)
+        return self._held.get(tenant_id, 0)
+
+    def _expire(self, now: float) -> None:
+        due = self._due
+        while due and due[0][0] <= now:
+            expires_at, rid = heapq.heappop(due)
+            hold = self._holds.get(rid)
+            if hold is None or hold.expires_at != expires_at:
+                continue  # gone already
+            if hold.settling:
+                self._overdue.add(rid)
             else:
-                total += hold.amount
-        return total
+                self._drop(rid)
+        for rid in list(self._overdue):  # (usually empty)
+            hold = self._holds.get(rid)
+            if hold is None or hold.expires_at > now:  # settled, released, or replaced by a newer hold
+                self._overdue.discard(rid)
+            elif not hold.settling:  # its settlement was aborted: it is simply expired
+                self._overdue.discard(rid)
+                self._drop(rid)
 
     def _drop(self, reservation_id: str) -> _Hold | None:
         hold = self._holds.pop(reservation_id, None)
         if hold is not None:
-            ids = self._by_tenant[hold.tenant_id]
-            ids.discard(reservation_id)
-            if not ids:
-                del self._by_tenant[hold.tenant_id]
+            left = self._held[hold.tenant_id] - hold.amount
+            if left:
+                self._held[hold.tenant_id] = left
+            else:
+                del self._held[hold.tenant_id]
         return hold
 
     def _remember(self, reservation_id: str) -> None:
@@ -110,8 +130,15 @@ class InProcessBudgetState(BudgetState):
             committed = self._spend.get((tenant_id, period), 0)
             if committed + self._reserved(tenant_id, now) + amount > limit:
                 return False
-            self._holds[reservation_id] = _Hold(tenant_id, amount, now + ttl_s, dims=dict(dims or {}))
-            self._by_tenant.setdefault(tenant_id, set()).add(reservation_id)
+            if reservation_id in self._holds:  # the same id twice: the newer hold replaces the older
+                self._drop(reservation_id)
+            expires_at = now + ttl_s
+            self._holds[reservation_id] = _Hold(tenant_id, amount, expires_at, dims=dict(dims or {}))
+            self._held[tenant_id] = self._held.get(tenant_id, 0) + amount
+            heapq.heappush(self._due, (expires_at, reservation_id))
+            if len(self._due) > 2 * len(self._holds) + 1024:  # mostly settled holds: rebuild, O(1) amortized
+                self._due = [(hold.expires_at, rid) for rid, hold in self._holds.items()]
+                heapq.heapify(self._due)
             return True
 
     def reserved(self, tenant_id: str, now: float) -> int:
