@@ -291,3 +291,36 @@ async def test_a_pipelined_request_is_not_timed_while_an_earlier_response_is_sti
     await settle()
     assert statuses(transport.written) == [200, 200, 408]
     assert transport.closed
+
+
+@pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
+async def test_a_client_that_half_closes_after_its_request_still_gets_the_answer(
+    unused_tcp_port: int, loop_name: str
+) -> None:
+    """Writes wait for the end of the loop turn (write_coalescing.py); EOF must not drop them."""
+    app = Echo()
+    app.release.set()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=unused_tcp_port, loop=loop_name, ws="none", lifespan="off",
+        http=guarded_protocol(header_timeout=5.0, body_timeout=5.0, max_header_bytes=2048),
+        log_level="critical",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(1000):
+            if server.started:
+                break
+            await asyncio.sleep(0.01)
+        for _ in range(5):
+            reader, writer = await asyncio.open_connection("127.0.0.1", unused_tcp_port)
+            writer.write(post("/", b"abc"))
+            await writer.drain()
+            writer.write_eof()  # shutdown(SHUT_WR), as `nc -N` does
+            answer = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            assert statuses(answer) == [200]
+            assert b"\r\nsize=3\r\n" in answer
+    finally:
+        server.should_exit = True
+        await task

@@ -120,6 +120,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm()
         super().connection_lost(exc)
 
+    def eof_received(self) -> None:
+        # the client half-closed after its request: an answer queued this turn must leave
+        # before the transport closes itself
+        self.transport.flush()  # type: ignore[attr-defined]
+        super().eof_received()
+
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
