@@ -89,7 +89,7 @@ def test_held_totals_match_summing_every_hold_through_random_operations() -> Non
         op = rng.random()
         if op < 0.4:
             ttl = rng.choice([1.0, 5.0, 20.0])
-            amount = rng.randrange(1, 50)
+            amount = rng.randrange(0, 50)  # zero too: a free model's worst case
             if ref.reserved(tenant, now) + amount <= 10_000:
                 limit = 10_000 + s.spend(tenant, "p")
                 assert s.try_reserve(rid, tenant, "p", amount, limit, now=now, ttl_s=ttl)
@@ -135,3 +135,17 @@ def test_the_same_id_reserved_again_holds_only_the_newer_amount() -> None:
     assert s.reserved("t", now=1) == 7
     assert s.reserved("t", now=10.5) == 7  # the older hold's expiry does not drop the newer one
     assert s.reserved("t", now=11) == 0
+
+
+def test_zero_amount_holds_come_and_go_without_disturbing_the_total() -> None:
+    s = InProcessBudgetState()
+    assert s.try_reserve("a", "t", "p", 0, 10, now=0, ttl_s=10)
+    assert s.try_reserve("b", "t", "p", 0, 10, now=0, ttl_s=10)
+    assert s.try_reserve("c", "t", "p", 4, 10, now=0, ttl_s=20)
+    assert s.release("a")
+    assert s.release("b")
+    assert s.reserved("t", now=0) == 4
+    assert s.try_reserve("d", "t", "p", 0, 10, now=0, ttl_s=5)
+    assert s.reserved("t", now=15) == 4  # "d" expired
+    assert s.release("c")
+    assert s.reserved("t", now=15) == 0

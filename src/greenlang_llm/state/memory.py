@@ -46,6 +46,7 @@ class InProcessBudgetState(BudgetState):
         self._daily: dict[tuple[str, str], dict[int, int]] = {}
         self._holds: dict[str, _Hold] = {}
         self._held: dict[str, int] = {}  # tenant -> sum of its open holds
+        self._open: dict[str, int] = {}  # tenant -> how many (zero-amount holds count too)
         self._due: list[tuple[float, str]] = []  # (expires_at, reservation id), a heap
         self._overdue: set[str] = set()  # due while being settled: dropped if the settlement aborts
         self._settled: OrderedDict[str, None] = OrderedDict()
@@ -103,11 +104,10 @@ class InProcessBudgetState(BudgetState):
     def _drop(self, reservation_id: str) -> _Hold | None:
         hold = self._holds.pop(reservation_id, None)
         if hold is not None:
-            left = self._held[hold.tenant_id] - hold.amount
-            if left:
-                self._held[hold.tenant_id] = left
-            else:
-                del self._held[hold.tenant_id]
+            self._held[hold.tenant_id] -= hold.amount  # (a tenant's entry lives while it has holds)
+            self._open[hold.tenant_id] -= 1
+            if not self._open[hold.tenant_id]:
+                del self._held[hold.tenant_id], self._open[hold.tenant_id]
         return hold
 
     def _remember(self, reservation_id: str) -> None:
@@ -135,6 +135,7 @@ class InProcessBudgetState(BudgetState):
             expires_at = now + ttl_s
             self._holds[reservation_id] = _Hold(tenant_id, amount, expires_at, dims=dict(dims or {}))
             self._held[tenant_id] = self._held.get(tenant_id, 0) + amount
+            self._open[tenant_id] = self._open.get(tenant_id, 0) + 1
             heapq.heappush(self._due, (expires_at, reservation_id))
             if len(self._due) > 2 * len(self._holds) + 1024:  # mostly settled holds: rebuild, O(1) amortized
                 self._due = [(hold.expires_at, rid) for rid, hold in self._holds.items()]
