@@ -88,7 +88,7 @@ async def test_a_bad_record_fails_only_its_own_waiter() -> None:
         writer.close()
 
 
-async def test_after_close_a_write_fails_its_waiter_instead_of_hanging() -> None:
+async def test_after_close_a_late_record_is_written_on_the_loop_and_its_hold_freed() -> None:
     tracker = RecordingTracker()
     writer = LedgerWriter(tracker)  # type: ignore[arg-type]
     first = writer.submit(None, record("r1"), wait=True)
@@ -96,18 +96,54 @@ async def test_after_close_a_write_fails_its_waiter_instead_of_hanging() -> None
     await asyncio.wait_for(first, 5)
     await writer.drain()
     writer.close()
-    assert not any(t.name == "greenlang-ledger" for t in threading.enumerate())
-    late = writer.submit(None, record("late"), wait=True)
+    assert writer._thread is None
+    late = writer.submit("hold-late", record("late"), wait=True)
     assert late is not None
-    with pytest.raises(OSError, match="late"):
-        await asyncio.wait_for(late, 5)
-    assert tracker.batches == [["r1"]]
+    await asyncio.wait_for(late, 5)
+    assert tracker.batches == [["r1"], ["late"]]
+    assert tracker.released == ["hold-late"]
+    assert writer._thread is None
+
+
+class FailingOnceTracker(RecordingTracker):
+    """The first batch waits for ``gate`` on the writer thread, then the whole write crashes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.crashed = False
+
+    def track_many(self, records: list[dict[str, Any]]) -> int:
+        if not self.crashed:
+            self.crashed = True
+            self.entered.set()
+            self.gate.wait(5)
+            raise SystemError("writer crashed")  # not one bad record: the batch as a whole
+        return super().track_many(records)
+
+
+async def test_records_queued_behind_a_failed_batch_are_still_written() -> None:
+    tracker = FailingOnceTracker()
+    writer = LedgerWriter(tracker)  # type: ignore[arg-type]
+    writer._write = lambda batch: tracker.track_many([r for _, r in batch if r]) and set()  # type: ignore[method-assign]
+    doomed = writer.submit(None, record("a"), wait=True)
+    assert doomed is not None
+    assert await asyncio.to_thread(tracker.entered.wait, 5)
+    behind = writer.submit(None, record("b"), wait=True)  # queued while batch "a" is on the thread
+    assert behind is not None
+    tracker.gate.set()
+    with pytest.raises(OSError, match="request a"):
+        await asyncio.wait_for(doomed, 5)
+    await asyncio.wait_for(behind, 5)  # hung forever before: no flusher was left for it
+    assert tracker.batches == [["b"]]
+    writer.close()
 
 
 def test_closing_a_writer_that_never_wrote_starts_no_thread() -> None:
     writer = LedgerWriter(RecordingTracker())  # type: ignore[arg-type]
     writer.close()
-    assert not any(t.name == "greenlang-ledger" for t in threading.enumerate())
+    assert writer._thread is None
 
 
 class QuickTracker(RecordingTracker):
@@ -124,7 +160,7 @@ async def test_quick_writes_commit_on_the_event_loop_and_start_no_thread() -> No
     assert tracker.batches == [["r1"]]
     assert tracker.released == ["hold-1"]
     assert tracker.threads == {threading.current_thread().name}
-    assert not any(t.name == "greenlang-ledger" for t in threading.enumerate())
+    assert writer._thread is None
     writer.close()
 
 

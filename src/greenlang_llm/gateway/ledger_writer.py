@@ -109,6 +109,7 @@ class LedgerWriter:
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
+        cancelled = False
         try:
             # The gather window: under load one commit carries many records (and one hand-off
             # to the writer thread, which costs a thread wake-up and GIL traffic on the loop).
@@ -120,9 +121,13 @@ class LedgerWriter:
                 waiters, self._waiters = self._waiters, []
                 failed: set[str | None] | BaseException
                 try:
-                    failed = self._write(batch) if self.inline else await self._hand_over(batch, loop)
-                except BaseException as exc:  # the writer is closed, or the write crashed
+                    if self.inline or self._closed:  # (closed: a late record still gets its try,
+                        failed = self._write(batch)  # and its reservation is freed, here)
+                    else:
+                        failed = await self._hand_over(batch, loop)
+                except BaseException as exc:  # the write crashed, or this task was cancelled
                     failed = exc
+                    cancelled = isinstance(exc, asyncio.CancelledError)
                 for future, request_id in waiters:
                     if future.done():
                         continue
@@ -134,12 +139,12 @@ class LedgerWriter:
                     raise failed
         finally:
             self._flusher = None
+            if self._queue and not cancelled:  # records that came while a failed batch was written
+                self._flusher = loop.create_task(self._flush())
 
     def _hand_over(
         self, batch: list[Item], loop: asyncio.AbstractEventLoop
     ) -> asyncio.Future[set[str | None]]:
-        if self._closed:
-            raise RuntimeError("the ledger writer is closed")
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="greenlang-ledger", daemon=True)
             self._thread.start()
