@@ -204,3 +204,23 @@ def test_profile_summary_shares_self_time_by_file_and_line(tmp_path: Path) -> No
     assert "4 samples" in text
     assert "75.0%  greenlang_llm/b.py" in text
     assert "greenlang_llm/b.py:7 hot" in text
+
+
+def test_ab_gateway_runs_a_revision_against_the_work_tree_and_reports_both_sides() -> None:
+    argv = [
+        sys.executable, "-m", "bench.ab_gateway", "--a-rev", "HEAD", "--b-env", "LOG_LEVEL=ERROR",
+        "--scenario", "plain-c10", "--repeats", "1", "--seconds", "0.3",
+    ]  # fmt: skip
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=110, check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("plain-c10")]
+    assert [line.split()[1] for line in lines] == ["A:", "B:"]
+    for line in lines:
+        assert float(line.split()[2].replace(",", "")) > 0  # RPS
+
+
+def test_ab_gateway_refuses_a_malformed_env_pair() -> None:
+    from bench import ab_gateway
+
+    with pytest.raises(SystemExit, match="NAME=VALUE"):
+        ab_gateway._env(["NOVALUE"])
