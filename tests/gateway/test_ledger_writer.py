@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import threading
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,6 +19,7 @@ class RecordingTracker:
     """Stands in for CostTracker: records what was written, from which thread; can refuse ids."""
 
     quick_writes = False
+    ledger = SimpleNamespace(commit_without_waiting=contextlib.nullcontext)
 
     def __init__(self, refuse: set[str] | None = None, crash_batches: bool = False) -> None:
         self.batches: list[list[str]] = []
@@ -175,3 +180,48 @@ async def test_slow_writes_go_to_the_writer_thread_and_inline_can_be_forced() ->
     assert tracker.threads == {"greenlang-ledger"}
     await writer.drain()
     writer.close()
+
+
+async def test_a_quick_ledger_locked_by_another_process_goes_to_the_thread_without_stalling_the_loop(
+    tmp_path: Path,
+) -> None:
+    """Another writer on the same SQLite file: the loop must not wait for its lock (30 s timeout)."""
+    from greenlang_llm.cost_tracker import CostTracker
+
+    db = tmp_path / "shared.db"
+    tracker = CostTracker(storage=f"sqlite:///{db}")
+    writer = LedgerWriter(tracker)
+    assert writer.inline
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process is writing
+    try:
+        done = writer.submit(None, usage_record("held-up"), wait=True)
+        assert done is not None
+        ticks = 0
+        for _ in range(20):  # the loop keeps turning while the write waits on the thread
+            await asyncio.sleep(0.005)
+            ticks += 1
+        assert ticks == 20
+        assert not done.done()
+        assert writer._thread is not None  # handed over
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    await asyncio.wait_for(done, 10)
+    assert tracker.get_summary().total_requests == 1
+    quick = writer.submit(None, usage_record("after"), wait=True)  # the lock is free: inline again
+    assert quick is not None
+    await asyncio.wait_for(quick, 10)
+    assert tracker.get_summary().total_requests == 2
+    await writer.drain()
+    writer.close()
+    tracker.close()
+
+
+def usage_record(request_id: str) -> dict[str, Any]:
+    from greenlang_llm import TokenUsage
+
+    return {
+        "request_id": request_id, "provider": "openai", "tenant_id": "t", "agent_id": "a",
+        "model_id": "gpt-4o-mini", "usage": TokenUsage(10, 5, 15),
+    }  # fmt: skip

@@ -70,3 +70,26 @@ def test_an_in_memory_ledger_is_one_connection(tmp_path: Path) -> None:
         assert ledger._reader is ledger._conn
     finally:
         ledger.close()
+
+
+def test_a_commit_asked_not_to_wait_raises_ledger_busy_and_writes_nothing(tmp_path: Path) -> None:
+    import sqlite3
+
+    from greenlang_llm.ledger.base import LedgerBusy
+
+    ledger = SQLiteLedger(str(tmp_path / "b.db"), timeout=0.2)
+    other = sqlite3.connect(tmp_path / "b.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with ledger.commit_without_waiting(), pytest.raises(LedgerBusy):
+            ledger.insert_many([rec(1)])
+        with pytest.raises(sqlite3.OperationalError, match="locked"):  # outside the block: waits (0.2 s)
+            ledger.insert_many([rec(2)])
+        other.execute("COMMIT")
+        with ledger.commit_without_waiting():
+            assert ledger.insert_many([rec(3)]) == [True]
+        assert ledger.count_records() == 1
+        assert ledger._conn.execute("PRAGMA busy_timeout").fetchone()[0] == 200  # restored
+    finally:
+        other.close()
+        ledger.close()

@@ -38,6 +38,8 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from ..ledger.base import LedgerBusy
+
 if TYPE_CHECKING:
     from ..cost_tracker import CostTracker, Reservation
 
@@ -121,9 +123,12 @@ class LedgerWriter:
                 waiters, self._waiters = self._waiters, []
                 failed: set[str | None] | BaseException
                 try:
-                    if self.inline or self._closed:  # (closed: a late record still gets its try,
-                        failed = self._write(batch)  # and its reservation is freed, here)
-                    else:
+                    now = self._write_now(batch) if self.inline and not self._closed else None
+                    if now is not None:
+                        failed = now
+                    elif self._closed:  # a late record still gets its try, and its hold is freed, here
+                        failed = self._write(batch)
+                    else:  # a slow ledger, or a quick one whose lock another process holds
                         failed = await self._hand_over(batch, loop)
                 except BaseException as exc:  # the write crashed, or this task was cancelled
                     failed = exc
@@ -170,23 +175,46 @@ class LedgerWriter:
 
         Returns the request ids whose record could not be written.
         """
+        failed = self._try_write(batch, wait=True)
+        assert failed is not None
+        return failed
+
+    def _write_now(self, batch: list[Item]) -> set[str | None] | None:
+        """``_write`` on the event loop, or None — nothing written, nothing freed — if the ledger's
+        lock is held by another writer (another process on the same SQLite file): waiting for it
+        here would stop every request, so the batch goes to the writer thread instead."""
+        with self.tracker.ledger.commit_without_waiting():
+            return self._try_write(batch, wait=False)
+
+    def _try_write(self, batch: list[Item], wait: bool) -> set[str | None] | None:
         records = [r for _, r in batch if r is not None]
         failed: set[str | None] = set()
+        busy = False
         try:
             if records:
                 try:
                     self.tracker.track_many(records)
+                except LedgerBusy:
+                    if wait:
+                        raise
+                    busy = True
+                    return None
                 except Exception:  # one bad record must not cost the others: write them one by one
                     logger.exception("ledger batch of %d failed; writing records one by one", len(records))
                     for record in records:
                         try:
                             self.tracker.track_usage(**record)
+                        except LedgerBusy:
+                            if wait:
+                                raise
+                            busy = True  # the rest (and these again: writes are idempotent) on the thread
+                            return None
                         except Exception:
                             failed.add(record["request_id"])
                             logger.exception("ledger write failed for request %s", record["request_id"])
         finally:
             held = [reservation for reservation, _ in batch if reservation is not None]
-            if held:  # one call for the batch: one round trip when the budget state is shared (Redis)
+            if held and not busy:  # one call for the batch: one round trip for a shared (Redis) state
                 try:
                     self.tracker.release_many(held)
                 except Exception:

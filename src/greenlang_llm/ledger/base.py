@@ -13,6 +13,7 @@ hours at its ends, so a summary over a million rows reads a few thousand rows.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from abc import ABC, abstractmethod
@@ -22,7 +23,11 @@ from typing import Any
 from .group_commit import GroupCommitter
 from .records import BudgetRecord, UsageRecord
 
-__all__ = ["HOUR_US", "LedgerStorage", "SummaryRow"]
+__all__ = ["HOUR_US", "LedgerBusy", "LedgerStorage", "SummaryRow"]
+
+
+class LedgerBusy(Exception):
+    """A commit asked not to wait found another writer holding the ledger: nothing was written."""
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
@@ -186,6 +191,12 @@ class LedgerStorage(ABC):
 
     @abstractmethod
     def _close(self) -> None: ...
+
+    def commit_without_waiting(self) -> contextlib.AbstractContextManager[None]:
+        """Within this block (on this thread), a commit that would wait for another writer's lock
+        raises ``LedgerBusy`` instead, having written nothing. Only quick-commit backends wait on
+        such a lock at all; the others ignore the request."""
+        return contextlib.nullcontext()
 
     # -- usage -----------------------------------------------------------------------------------
     def insert_many(self, records: Sequence[UsageRecord]) -> list[bool]:

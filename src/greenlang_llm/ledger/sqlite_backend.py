@@ -24,15 +24,17 @@ would grow without bound.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .base import (
     INSERT_RECORD,
     INSERT_RECORD_ONCE,
+    LedgerBusy,
     LedgerStorage,
     record_params,
     rollup_statements,
@@ -54,6 +56,8 @@ class SQLiteLedger(LedgerStorage):
             if not os.path.isdir(parent):
                 raise ValueError(f"ledger directory does not exist: {parent} (for sqlite:///{path})")
         self._lock = threading.Lock()
+        self._no_wait = threading.local()
+        self._busy_ms = int(timeout * 1000)
         self._conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL" if not memory else "PRAGMA journal_mode=MEMORY")
         self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
@@ -106,11 +110,34 @@ class SQLiteLedger(LedgerStorage):
                 raise
             return count
 
+    @contextlib.contextmanager
+    def commit_without_waiting(self) -> Iterator[None]:
+        self._no_wait.active = True
+        try:
+            yield
+        finally:
+            self._no_wait.active = False
+
+    def _begin(self, cur: sqlite3.Cursor) -> None:
+        """``BEGIN IMMEDIATE`` (takes the write lock), or ``LedgerBusy`` at once if asked not to wait."""
+        if not getattr(self._no_wait, "active", False):
+            cur.execute("BEGIN IMMEDIATE")
+            return
+        cur.execute("PRAGMA busy_timeout=0")
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:  # SQLITE_BUSY: another connection is writing
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise LedgerBusy(str(exc)) from None
+            raise
+        finally:
+            cur.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+
     def _write_records(self, records: list[UsageRecord]) -> list[bool]:
         written = [True] * len(records)
         with self._lock:
             cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
+            self._begin(cur)
             try:
                 cur.executemany(INSERT_RECORD, [record_params(r) for r in records if r.request_id is None])
                 for i, r in enumerate(records):
