@@ -54,6 +54,7 @@ from ._types import GenerationRequest, StreamChunk, TokenUsage
 from .circuit_breaker import BreakerTicket
 from .continuation import Seam, UsagePart, combine, estimate_part, prefill_request
 from .failover import FailoverChain, RouteEntry, Verdict, decide, nanos, within
+from .providers.base_provider import billed_as
 
 if TYPE_CHECKING:
     from .llm_router import LLMRouter
@@ -219,8 +220,7 @@ class StreamCall:
             except Exception:
                 prompt = None
             # priced under the id its finished calls are billed under (a custom provider_name)
-            catalog_id: str = getattr(entry.provider, "display_name", entry.provider.name)
-            part = estimate_part(catalog_id, model, upstream_request, produced, prompt)
+            part = estimate_part(billed_as(entry.provider), model, upstream_request, produced, prompt)
             self.parts.append(UsagePart(entry.name, model, part))
             if part.total_cost_usd:
                 cost = nanos(part.total_cost_usd)

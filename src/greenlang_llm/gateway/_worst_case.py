@@ -32,12 +32,13 @@ def worst_case(target: Target, request: GenerationRequest, input_bound: int | No
     """
     from ..pricing import estimate_cost_usd
     from ..providers.base_provider import BaseLLMProvider as _Base
+    from ..providers.base_provider import billed_as
 
     worst = 0.0
     for _, provider in target.members:
         try:
             if input_bound is not None and type(provider).estimate_cost is _Base.estimate_cost:
-                catalog_id: str = getattr(provider, "display_name", provider.name)
+                catalog_id = billed_as(provider)
                 cost = estimate_cost_usd(catalog_id, provider.model_id, input_bound, request.max_tokens)
             else:
                 cost = provider.estimate_cost(request)

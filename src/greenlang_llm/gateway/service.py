@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import BudgetExceededError
 from .._types import GenerationRequest, GenerationResponse, TokenUsage
+from ..providers.base_provider import billed_as
 from ._service_ops import ServiceOps
 from ._service_setup import Target, build_targets
 from ._service_setup import build_provider as build_provider
@@ -313,7 +314,7 @@ class GatewayService(ServiceOps):
 
         provider = target.provider(provider_name)
         model_id = model or provider.model_id
-        catalog_id: str = getattr(provider, "display_name", provider.name)
+        catalog_id = billed_as(provider)
         try:
             input_tokens = provider.count_tokens(request)
             # capped at max_tokens: what the call could bill (and its reservation covers)

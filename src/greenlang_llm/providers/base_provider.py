@@ -102,8 +102,8 @@ class BaseLLMProvider(abc.ABC):
         """
         from ..pricing import estimate_cost_usd
 
-        catalog_id: str = getattr(self, "display_name", self.name)
-        return estimate_cost_usd(catalog_id, self.model_id, self.count_tokens(request), request.max_tokens)
+        tokens = self.count_tokens(request)
+        return estimate_cost_usd(billed_as(self), self.model_id, tokens, request.max_tokens)
 
     async def close(self) -> None:
         """Release connections. The default has nothing to release."""
@@ -118,3 +118,12 @@ class BaseLLMProvider(abc.ABC):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def billed_as(provider: BaseLLMProvider) -> str:
+    """The catalog id a provider's usage is priced under: its ``display_name`` (an OpenAI-compatible
+    server's ``provider_name``) when it has one, else its ``name``. Every estimate of what a call
+    will cost, or did cost without the provider's own count, uses it, so it reads the same
+    catalog entry as the bill."""
+    name: str = getattr(provider, "display_name", provider.name)
+    return name
