@@ -175,8 +175,8 @@ class LedgerWriter:
 
         Returns the request ids whose record could not be written.
         """
-        failed = self._try_write(batch, wait=True)
-        assert failed is not None
+        failed = self._try_write(batch)
+        assert failed is not None  # (None only under commit_without_waiting)
         return failed
 
     def _write_now(self, batch: list[Item]) -> set[str | None] | None:
@@ -184,9 +184,10 @@ class LedgerWriter:
         lock is held by another writer (another process on the same SQLite file): waiting for it
         here would stop every request, so the batch goes to the writer thread instead."""
         with self.tracker.ledger.commit_without_waiting():
-            return self._try_write(batch, wait=False)
+            return self._try_write(batch)
 
-    def _try_write(self, batch: list[Item], wait: bool) -> set[str | None] | None:
+    def _try_write(self, batch: list[Item]) -> set[str | None] | None:
+        """None: ``LedgerBusy`` (raised only under ``commit_without_waiting``) — nothing freed."""
         records = [r for _, r in batch if r is not None]
         failed: set[str | None] = set()
         busy = False
@@ -195,8 +196,6 @@ class LedgerWriter:
                 try:
                     self.tracker.track_many(records)
                 except LedgerBusy:
-                    if wait:
-                        raise
                     busy = True
                     return None
                 except Exception:  # one bad record must not cost the others: write them one by one
@@ -205,8 +204,6 @@ class LedgerWriter:
                         try:
                             self.tracker.track_usage(**record)
                         except LedgerBusy:
-                            if wait:
-                                raise
                             busy = True  # the rest (and these again: writes are idempotent) on the thread
                             return None
                         except Exception:

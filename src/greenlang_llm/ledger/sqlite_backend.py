@@ -126,8 +126,8 @@ class SQLiteLedger(LedgerStorage):
         cur.execute("PRAGMA busy_timeout=0")
         try:
             cur.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:  # SQLITE_BUSY: another connection is writing
-            if "locked" in str(exc) or "busy" in str(exc):
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):  # another writer
                 raise LedgerBusy(str(exc)) from None
             raise
         finally:
