@@ -109,7 +109,7 @@ async def test_a_broken_streams_tokens_are_priced_under_the_providers_display_na
     with pytest.raises(errors.StreamInterruptedError) as info:
         async for _ in router.stream(REQ):
             pass
-    (part,) = info.value.usage_parts  # type: ignore[attr-defined]
+    (part,) = info.value.usage_parts
     usage = part.usage
     assert usage.estimated
     assert (usage.input_tokens, usage.output_tokens) == (host.count_tokens(REQ), 2)

@@ -27,9 +27,12 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from ._types import UsagePart
 
 __all__ = [
     "AllProvidersFailedError",
@@ -128,7 +131,12 @@ class ProviderConnectionError(ServiceUnavailableError):
 
 
 class StreamInterruptedError(ServiceUnavailableError):
-    """A stream failed after it started; the text already delivered is kept."""
+    """A stream failed after it started; the text already delivered is kept.
+
+    ``usage_parts`` lists the upstream calls the stream made before it failed (the router
+    fills it when a cut stream could not be continued to its end), so a ledger can book
+    each call's tokens to the provider that produced them; empty when nothing is known.
+    """
 
     def __init__(
         self,
@@ -140,6 +148,7 @@ class StreamInterruptedError(ServiceUnavailableError):
     ) -> None:
         super().__init__(message, retryable, provider, status_code)
         self.partial_text = partial_text
+        self.usage_parts: list[UsagePart] = []
 
 
 class CircuitBreakerOpenError(ProviderError):

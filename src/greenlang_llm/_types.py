@@ -22,8 +22,10 @@ __all__ = [
     "GenerationResponse",
     "Message",
     "ProviderHealth",
+    "SplitUsage",
     "StreamChunk",
     "TokenUsage",
+    "UsagePart",
 ]
 
 Message = dict[str, Any]
@@ -197,3 +199,19 @@ class ProviderHealth:
     is_healthy: bool
     latency_ms: float | None = None
     last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UsagePart:
+    """One upstream call's share of an answer: who produced it and what it cost."""
+
+    provider: str
+    model_id: str
+    usage: TokenUsage
+
+
+@dataclass(slots=True)
+class SplitUsage(TokenUsage):
+    """The sum over several upstream calls, with ``parts`` naming each call (oldest first)."""
+
+    parts: tuple[UsagePart, ...] = field(default=())

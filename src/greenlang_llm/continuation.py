@@ -23,9 +23,8 @@ provider for the *same* request plus the delivered text as an assistant prefill
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
-from ._types import GenerationRequest, Message, TokenUsage
+from ._types import GenerationRequest, Message, SplitUsage, TokenUsage, UsagePart
 
 __all__ = ["MIN_OVERLAP", "SEAM_HOLD", "Seam", "SplitUsage", "UsagePart", "combine", "estimate_part",
            "prefill_request"]
@@ -36,22 +35,6 @@ SEAM_HOLD = 48
 """Characters of a continuation held back to find a repeated opening (or the whole reply if shorter)."""
 MIN_OVERLAP = 2
 """Fewest whole words an overlap must have to be treated as an echo (one repeated word is too often real)."""
-
-
-@dataclass(frozen=True, slots=True)
-class UsagePart:
-    """One upstream call's share of an answer: who produced it and what it cost."""
-
-    provider: str
-    model_id: str
-    usage: TokenUsage
-
-
-@dataclass(slots=True)
-class SplitUsage(TokenUsage):
-    """The sum over several upstream calls, with ``parts`` naming each call (oldest first)."""
-
-    parts: tuple[UsagePart, ...] = field(default=())
 
 
 def combine(parts: list[UsagePart]) -> TokenUsage:

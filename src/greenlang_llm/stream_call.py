@@ -293,7 +293,7 @@ class StreamCall:
             status_code=error.status_code,
             partial_text=error.partial_text,
         )
-        refused.usage_parts = error.usage_parts  # type: ignore[attr-defined]
+        refused.usage_parts = error.usage_parts
         return refused
 
     def _interrupted(self) -> StreamInterruptedError:
@@ -311,7 +311,7 @@ class StreamCall:
                 status_code=getattr(cause, "status_code", None),
                 partial_text=partial,
             )
-        error.usage_parts = list(self.parts)  # type: ignore[attr-defined]
+        error.usage_parts = list(self.parts)
         return error
 
 

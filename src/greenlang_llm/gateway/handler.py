@@ -436,7 +436,8 @@ async def _relay(
                                 budget=budget)
         yield writer.finish(finish, usage)
     except Exception as exc:
-        parts = getattr(exc, "usage_parts", None)  # a continued stream that could not be finished
+        # a continued stream that could not be finished still books each upstream call
+        parts = exc.usage_parts if isinstance(exc, StreamInterruptedError) else None
         if parts:
             usage = combine(parts)
         err = exc.error if isinstance(exc, GatewayError) else _stream_error(exc)
