@@ -2,8 +2,9 @@
 
 One ``RateLimiter`` guards one provider deployment (one API key + model): create
 one per provider, as the router and gateway do, so one provider's limits never
-slow another. Both buckets hold up to ``burst_seconds`` worth of their rate (a
-full minute by default) and refill continuously.
+slow another. Both buckets are ``token_bucket.TokenBucket`` (the gateway's per-key
+limits use the same one): they hold up to ``burst_seconds`` worth of their rate
+(a full minute by default) and refill continuously.
 
 Why a reservation design: ``acquire`` debits the buckets *immediately*, even
 into debt, and then sleeps until the debt would be repaid. Each caller's wait is
@@ -23,30 +24,9 @@ from collections.abc import Awaitable, Callable
 
 from ._errors import RateLimitError
 from .retry import _asyncio_sleep
+from .token_bucket import TokenBucket
 
 __all__ = ["RateLimiter"]
-
-
-class _Bucket:
-    """A token bucket that may go into debt; ``level`` is as of ``stamp``."""
-
-    __slots__ = ("capacity", "level", "rate", "stamp")
-
-    def __init__(self, per_minute: float, burst_seconds: float, now: float) -> None:
-        self.rate = per_minute / 60.0
-        self.capacity = self.rate * burst_seconds
-        self.level = self.capacity
-        self.stamp = now
-
-    def refill(self, now: float) -> None:
-        if now > self.stamp:
-            self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
-            self.stamp = now
-
-    def wait_for(self, amount: float) -> float:
-        """Seconds until ``amount`` more can be taken (after ``refill``)."""
-        shortfall = amount - self.level
-        return shortfall / self.rate if shortfall > 0 else 0.0
 
 
 class RateLimiter:
@@ -83,12 +63,15 @@ class RateLimiter:
         self.provider = provider
         self._clock = clock
         self._sleep = sleep
-        now = clock()
         self._requests = (
-            None if requests_per_minute is None else _Bucket(requests_per_minute, burst_seconds, now)
+            None if requests_per_minute is None
+            else TokenBucket(requests_per_minute, clock, burst_seconds=burst_seconds)
         )
-        self._tokens = None if tokens_per_minute is None else _Bucket(tokens_per_minute, burst_seconds, now)
-        self._blocked_until = now
+        self._tokens = (
+            None if tokens_per_minute is None
+            else TokenBucket(tokens_per_minute, clock, burst_seconds=burst_seconds)
+        )
+        self._blocked_until = clock()
         self._waiting = 0
 
     # -------------------------------------------------------------- inspection

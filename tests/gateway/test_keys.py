@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 
 from greenlang_llm.gateway.config import KeyConfig
-from greenlang_llm.gateway.keys import KeyStore, TokenBucket, extract_key
+from greenlang_llm.gateway.keys import KeyStore, extract_key
+from greenlang_llm.token_bucket import TokenBucket
 
 
 class Clock:

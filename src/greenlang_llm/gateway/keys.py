@@ -2,7 +2,8 @@
 
 Keys are held only as SHA-256 digests, so a memory dump or a debug print of the
 store reveals nothing a caller could reuse; lookup hashes the presented key and
-does one dict probe. Per-key limits are token buckets with an injected clock:
+does one dict probe. Per-key limits are token buckets (``token_bucket.TokenBucket``,
+the one the providers' ``RateLimiter`` uses too) with an injected clock:
 RPM takes one token per request up front; TPM is charged with the tokens a call
 actually used (known only afterwards) and refuses new requests while the bucket
 is in debt, which is how a per-minute token budget can be enforced without
@@ -17,54 +18,19 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..token_bucket import TokenBucket
 from .config import KeyConfig
 
-__all__ = ["Bucket", "KeyStore", "TokenBucket", "VirtualKey", "extract_key"]
+__all__ = ["Bucket", "KeyStore", "VirtualKey", "extract_key"]
 
 
 class Bucket(Protocol):
-    """What a key's limit needs; ``TokenBucket`` here, or a bucket shared through Redis."""
+    """What a key's limit needs: a local ``token_bucket.TokenBucket``, or a bucket shared through
+    Redis (``state.redis_limits.RedisTokenBucket``)."""
 
     def try_take(self, amount: float = 1.0) -> float | None: ...
     def wait_for_positive(self) -> float | None: ...
     def charge(self, amount: float) -> None: ...
-
-
-class TokenBucket:
-    """``capacity`` tokens refilled continuously over 60 s; may go into debt via ``charge``."""
-
-    __slots__ = ("_clock", "_stamp", "capacity", "level", "rate")
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
-        self.level = self.capacity
-        self._clock = clock
-        self._stamp = clock()
-
-    def _refill(self) -> None:
-        now = self._clock()
-        self.level = min(self.capacity, self.level + (now - self._stamp) * self.rate)
-        self._stamp = now
-
-    def try_take(self, amount: float = 1.0) -> float | None:
-        """Take ``amount`` now and return None, or return the seconds until it would fit."""
-        self._refill()
-        if self.level >= amount:
-            self.level -= amount
-            return None
-        return (amount - self.level) / self.rate
-
-    def wait_for_positive(self) -> float | None:
-        """None when the bucket is not in debt, else the seconds until it is not."""
-        self._refill()
-        if self.level > 0:
-            return None
-        return (1e-9 - self.level) / self.rate
-
-    def charge(self, amount: float) -> None:
-        self._refill()
-        self.level -= amount
 
 
 @dataclass(slots=True)

@@ -5,7 +5,7 @@ arrival time* ``tat``: the moment the bucket would be full again. A bucket of
 ``per_minute`` units refilled over 60 s admits ``amount`` now iff
 ``max(tat, now) + amount / rate <= now + 60``. One key, one script, and Redis's own
 clock (``TIME``) — so replicas with skewed clocks still share one exact limit. It is
-the same token bucket as ``gateway.keys.TokenBucket`` (full at start, debt allowed
+the same token bucket as ``token_bucket.TokenBucket`` (full at start, debt allowed
 through ``charge``), so a key's RPM/TPM mean the same with one replica or ten.
 
 A Redis outage must not turn limits off: each bucket then falls back to a local
@@ -148,7 +148,7 @@ class RedisLimits:
 
 
 class RedisTokenBucket:
-    """``gateway.keys.TokenBucket``'s interface (``try_take``, ``wait_for_positive``, ``charge``) in Redis."""
+    """``token_bucket.TokenBucket``'s interface (``try_take``, ``wait_for_positive``, ``charge``) in Redis."""
 
     __slots__ = ("_local", "_peeked", "_pending", "capacity", "key", "limits", "per_minute")
 
@@ -162,7 +162,7 @@ class RedisTokenBucket:
         self._pending = 0.0  # charged here, not yet in Redis
 
     def _fallback(self) -> Any:
-        from ..gateway.keys import TokenBucket
+        from ..token_bucket import TokenBucket
 
         share = max(1, self.per_minute // max(1, self.limits.replicas()))
         if self._local is None or self._local.capacity != share:
