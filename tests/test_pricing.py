@@ -20,12 +20,10 @@ from greenlang_llm.pricing import (
     cost_nanos,
     estimate_cost_usd,
     get_price,
-    nanos_to_decimal,
-    nanos_to_usd,
     price_usage,
     set_price_override,
-    usd_to_nanos,
 )
+from greenlang_llm.money import nanos_to_decimal, nanos_to_usd, usd_to_nanos
 
 
 @pytest.fixture(autouse=True)

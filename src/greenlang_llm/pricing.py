@@ -20,9 +20,10 @@ Token semantics follow :mod:`greenlang_llm._types`: ``input_tokens`` counts all
 prompt tokens; ``cache_read_tokens`` and ``cache_write_tokens`` are subsets of
 it, priced at their own rates; the rest is priced at the input rate.
 
-This module is the public face and holds what changes at run time (overrides,
-the per-model cache) plus the per-call arithmetic; the pure money helpers and
-price records are in ``_pricing_rates``, the catalog's shapes in ``_pricing_catalog``.
+Reading order: the price records, their compilation into integer rates, the
+catalog's shapes (the one place that knows them), overrides and the per-model
+cache, then the per-call arithmetic. Dollar ↔ nano-dollar conversion is
+:mod:`greenlang_llm.money`'s.
 """
 
 from __future__ import annotations
@@ -30,29 +31,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._errors import InvalidRequestError
-from ._pricing_catalog import _from_catalog
-from ._pricing_rates import (
-    _RATE_FIELDS,
-    _ZERO,
-    NANOS_PER_USD,
-    Cost,
-    ModelPrice,
-    PriceTier,
-    _compile,
-    _div_half_even,
-    _new_cost,
-    _Rates,
-    _to_decimal,
-    nanos_to_decimal,
-    nanos_to_usd,
-    usd_to_nanos,
-)
 from ._types import TokenUsage
+from .money import NANOS_PER_USD, nanos_to_usd, parse_usd
 
 __all__ = [
     "Cost",
@@ -64,15 +50,174 @@ __all__ = [
     "cost_nanos",
     "estimate_cost_usd",
     "get_price",
-    "nanos_to_decimal",
-    "nanos_to_usd",
     "price_usage",
     "reset_price_cache",
     "set_price_override",
-    "usd_to_nanos",
 ]
 
 logger = logging.getLogger(__name__)
+
+_RATE_FIELDS = (
+    "input_per_mtok",
+    "output_per_mtok",
+    "cache_read_per_mtok",
+    "cache_write_per_mtok",
+    "cache_write_1h_per_mtok",
+)
+
+
+# ---------------------------------------------------------------------------- price records
+
+
+@dataclass(frozen=True, slots=True)
+class PriceTier:
+    """Rates that apply to *all* tokens of a call once its prompt exceeds ``above_input_tokens``.
+
+    This is the catalog's "cliff" model (e.g. long-context pricing past 200K tokens).
+    """
+
+    above_input_tokens: int
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal
+    cache_read_per_mtok: Decimal | None = None
+    cache_write_per_mtok: Decimal | None = None
+    cache_write_1h_per_mtok: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrice:
+    """USD per million tokens for one model. A missing cache rate falls back as documented.
+
+    ``cache_read`` → input rate; ``cache_write`` → input rate; ``cache_write_1h`` →
+    ``cache_write`` rate. ``source`` is ``"catalog"`` or ``"override"``;
+    ``catalog_id`` names the catalog entry used (``"anthropic/claude-3-5-sonnet"``).
+    """
+
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal
+    cache_read_per_mtok: Decimal | None = None
+    cache_write_per_mtok: Decimal | None = None
+    cache_write_1h_per_mtok: Decimal | None = None
+    tiers: tuple[PriceTier, ...] = ()
+    context_window: int | None = None
+    source: str = "catalog"
+    catalog_id: str | None = None
+
+    @property
+    def input_per_1k(self) -> Decimal:
+        return self.input_per_mtok / 1000
+
+    @property
+    def output_per_1k(self) -> Decimal:
+        return self.output_per_mtok / 1000
+
+
+class Cost(NamedTuple):
+    """An exact cost in integer nano-dollars; ``total == input + output``."""
+
+    input_nanos: int
+    output_nanos: int
+    total_nanos: int
+
+
+_ZERO = Cost(0, 0, 0)
+_new_cost = tuple.__new__  # Cost(...) without NamedTuple's Python-level __new__ (hot path)
+
+
+class _Rates(NamedTuple):
+    """A price compiled for integer math: ``tokens * level_rate / divisor`` = nano-dollars."""
+
+    levels: tuple[tuple[int, int, int, int, int], ...]  # (in, out, cache_read, cache_write, write_1h)
+    starts: tuple[int, ...]  # levels[i + 1] applies when input_tokens > starts[i]
+    divisor: int  # a power of ten; 1 for any price with at most 3 decimals per MTok
+
+
+def _effective(rates: tuple[Decimal | None, ...]) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal]:
+    inp, out, read, write, write_1h = rates
+    if inp is None or out is None:
+        raise ValueError("a price needs input and output rates")
+    read = inp if read is None else read
+    write = inp if write is None else write
+    write_1h = write if write_1h is None else write_1h
+    return inp, out, read, write, write_1h
+
+
+def _compile(price: ModelPrice) -> _Rates:
+    decimal_levels = [_effective(tuple(getattr(price, f) for f in _RATE_FIELDS))]
+    decimal_levels += [_effective(tuple(getattr(t, f) for f in _RATE_FIELDS)) for t in price.tiers]
+    # $/MTok * NANOS_PER_USD / 1e6 tokens/MTok = $/MTok * 1000 nanos per token; prices with more
+    # than 3 decimals keep a power-of-ten divisor so the per-token rates stay exact integers.
+    decimals = max([0, *(-int(r.as_tuple().exponent) for level in decimal_levels for r in level)])
+    shift = max(0, decimals - 3)
+    scale = Decimal(1000) * Decimal(10) ** shift
+    levels = tuple(
+        (int(a * scale), int(b * scale), int(c * scale), int(d * scale), int(e * scale))
+        for a, b, c, d, e in decimal_levels
+    )
+    return _Rates(
+        levels=levels,
+        starts=tuple(t.above_input_tokens for t in price.tiers),
+        divisor=10**shift,
+    )
+
+
+def _div_half_even(numerator: int, denominator: int) -> int:
+    quotient, remainder = divmod(numerator, denominator)
+    twice = remainder * 2
+    if twice > denominator or (twice == denominator and quotient & 1):
+        quotient += 1
+    return quotient
+
+
+# ---------------------------------------------------------------------------- the catalog
+
+_CATALOG_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok")
+
+
+def _rate_at(value: Any, above: int | None) -> Decimal | None:
+    """A catalog price (plain or tiered) for prompts longer than ``above`` tokens."""
+    tiers = getattr(value, "tiers", None)
+    if tiers is None:
+        return value if isinstance(value, Decimal) else None
+    chosen: Decimal = value.base
+    for tier in tiers:
+        if above is not None and above >= tier.start:
+            chosen = tier.price
+    return chosen
+
+
+def _rates_at(raw: list[Any], above: int | None) -> dict[str, Any]:
+    return {name: _rate_at(value, above) for name, value in zip(_RATE_FIELDS, raw, strict=True)}
+
+
+def _from_catalog(provider: str, model_id: str) -> ModelPrice | None:
+    """The catalog's price of a model: plain or tiered, by provider or (OpenAI-compatible
+    servers) by model name alone; None for a model it cannot price per token."""
+    from genai_prices import data_snapshot  # lazy: ~200 ms with its data
+
+    snapshot = data_snapshot.get_snapshot()
+    candidates: list[str | None] = []
+    if provider and data_snapshot.find_provider_by_id(snapshot.providers, provider) is not None:
+        candidates.append(provider)
+    candidates.append(None)  # OpenAI-compatible servers: match on the model name alone
+    for provider_id in candidates:
+        try:
+            found_provider, model = snapshot.find_provider_model(model_id, None, provider_id, None)
+        except LookupError:
+            continue
+        prices = model.get_prices(datetime.now(tz=UTC))
+        raw = [getattr(prices, key, None) for key in _CATALOG_KEYS]
+        if raw[0] is None or raw[1] is None:
+            continue  # not a per-token text model (images, audio): we cannot price it
+        starts = sorted({t.start for r in raw for t in (getattr(r, "tiers", None) or ())})
+        return ModelPrice(
+            **_rates_at(raw, None),
+            tiers=tuple(PriceTier(start, **_rates_at(raw, start)) for start in starts),
+            context_window=model.context_window,
+            source="catalog",
+            catalog_id=f"{found_provider.id}/{model.id}",
+        )
+    return None
 
 
 # ---------------------------------------------------------------------------- state
@@ -107,11 +252,11 @@ def set_price_override(
     """
 
     def opt(value: float | int | str | Decimal | None, what: str) -> Decimal | None:
-        return None if value is None else _check_rate(_to_decimal(value, what), what)
+        return None if value is None else _check_rate(parse_usd(value, what), what)
 
     price = ModelPrice(
-        input_per_mtok=_check_rate(_to_decimal(input_per_mtok, "input_per_mtok"), "input_per_mtok"),
-        output_per_mtok=_check_rate(_to_decimal(output_per_mtok, "output_per_mtok"), "output_per_mtok"),
+        input_per_mtok=_check_rate(parse_usd(input_per_mtok, "input_per_mtok"), "input_per_mtok"),
+        output_per_mtok=_check_rate(parse_usd(output_per_mtok, "output_per_mtok"), "output_per_mtok"),
         cache_read_per_mtok=opt(cache_read_per_mtok, "cache_read_per_mtok"),
         cache_write_per_mtok=opt(cache_write_per_mtok, "cache_write_per_mtok"),
         cache_write_1h_per_mtok=opt(cache_write_1h_per_mtok, "cache_write_1h_per_mtok"),
@@ -144,7 +289,7 @@ def apply_price_overrides(config: Mapping[str, Mapping[str, Any]]) -> None:
             if key == "provider":
                 kwargs["provider"] = value
             elif key.endswith("_per_1k") and key.replace("_per_1k", "_per_mtok") in allowed:
-                kwargs[key.replace("_per_1k", "_per_mtok")] = _to_decimal(value, key) * 1000
+                kwargs[key.replace("_per_1k", "_per_mtok")] = parse_usd(value, key) * 1000
             elif key in allowed:
                 kwargs[key] = value
             else:
@@ -289,7 +434,8 @@ def price_usage(
         cache_write_1h_tokens,
     )
     # cost_nanos has checked every count, and costs from nanos are finite and >= 0, so
-    # TokenUsage's own validation (over half the time of this call) is skipped on purpose.
+    # TokenUsage's own validation (over half the time of this call) is skipped on purpose,
+    # and money.nanos_to_usd is inlined (same division) for the same reason.
     usage: TokenUsage = object.__new__(TokenUsage)
     usage.input_tokens = input_tokens
     usage.output_tokens = output_tokens
@@ -305,4 +451,4 @@ def price_usage(
 
 def estimate_cost_usd(provider: str, model_id: str, input_tokens: int, max_output_tokens: int) -> float:
     """Worst-case cost of a call: the prompt uncached at the input rate plus ``max_output_tokens``."""
-    return cost_nanos(provider, model_id, input_tokens, max_output_tokens).total_nanos / NANOS_PER_USD
+    return nanos_to_usd(cost_nanos(provider, model_id, input_tokens, max_output_tokens).total_nanos)

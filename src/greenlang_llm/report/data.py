@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from ..money import parse_usd
+
 __all__ = [
     "AlertEvent",
     "BreakdownRow",
@@ -234,7 +236,7 @@ def _record(raw: dict[str, Any]) -> UsageRecord:
         model_id=str(raw.get("model_id", "")),
         input_tokens=int(raw.get("input_tokens", 0)),
         output_tokens=int(raw.get("output_tokens", 0)),
-        total_cost_usd=Decimal(str(raw.get("total_cost_usd", "0"))),
+        total_cost_usd=parse_usd(raw.get("total_cost_usd", "0"), "total_cost_usd"),
     )
 
 

@@ -17,6 +17,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from ..money import nanos_to_usd
+
 if TYPE_CHECKING:
     from ..ledger import LedgerStorage
 
@@ -75,6 +77,6 @@ class AlertDispatcher:
                     )
                 for callback in callbacks:
                     try:
-                        callback(tenant, threshold, spent / 1_000_000_000)
+                        callback(tenant, threshold, nanos_to_usd(spent))
                     except Exception:
                         log.exception("budget alert callback %r failed for tenant %r", callback, tenant)
