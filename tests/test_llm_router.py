@@ -16,7 +16,8 @@ from greenlang_llm.providers import AnthropicProvider, BaseLLMProvider, FakeProv
 from greenlang_llm.providers.base_provider import GenerationResponse, ProviderHealth, StreamChunk
 from greenlang_llm.retry import Backoff, RetryPolicy
 from greenlang_llm.simulator.faults import FaultRule
-from greenlang_llm.simulator.testing import Simulator, simulator  # noqa: F401
+from greenlang_llm.simulator.server import Simulator
+from greenlang_llm.simulator.testing import simulator  # noqa: F401
 
 REQ = GenerationRequest(prompt="hello world")
 
