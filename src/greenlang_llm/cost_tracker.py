@@ -11,7 +11,10 @@ durable on return) → add to the month-to-date state → claim crossed alert
 thresholds in the ledger → run callbacks, outside every lock but the
 dispatch lock that keeps them in ascending order.
 
-Split out: ``_cost_reports.py`` (reports and exports, inherited), ``_cost_periods.py`` (period keys).
+Budget periods: a usage counts toward the calendar month (UTC) of its timestamp
+(:func:`month_key`), or toward one never-ending period ``ALL`` when budgets do not
+reset. Reports read the ledger alone, so the tracker hands them to a
+:class:`~greenlang_llm.ledger.reports.LedgerReports` over the same storage.
 """
 
 from __future__ import annotations
@@ -25,12 +28,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from ._cost_periods import ALL as _ALL
-from ._cost_periods import TRACK_KEYS as _TRACK_KEYS
-from ._cost_periods import check_tenant as _tenant
-from ._cost_periods import month_key as _month_key
-from ._cost_periods import month_start as _month_start
-from ._cost_reports import CostReports
 from ._errors import BudgetExceededError, InvalidRequestError
 from ._types import TokenUsage
 from .ledger import LedgerStorage, open_ledger
@@ -38,14 +35,15 @@ from .ledger.records import (
     BudgetRecord,
     UsageRecord,
     build_record,
+    check_tenant,
     check_thresholds,
     from_us,
-    nanos_to_usd,
+    ledger_nanos,
     to_us,
     to_utc,
-    usd_to_nanos,
 )
-from .ledger.reports import CostSummary
+from .ledger.reports import CostSummary, LedgerReports
+from .money import nanos_to_usd
 from .state import BudgetState, InProcessBudgetState, SettleOutcome, project_month_nanos
 from .state.alerts import AlertCallback, AlertDispatcher
 from .state.types import BudgetStatus, Reservation
@@ -54,8 +52,21 @@ __all__ = ["AlertCallback", "BudgetStatus", "CostSummary", "CostTracker", "Reser
 
 log = logging.getLogger("greenlang_llm.cost_tracker")
 
+_ALL = "all"  # the budget period when budgets never reset
+_TRACK_KEYS = frozenset({"provider", "agent_id", "model_id", "request_id", "timestamp"})
+"""Optional fields of one tracked usage (``track_many`` items, ``commit`` keywords)."""
 
-class CostTracker(CostReports):
+
+def _month_key(ts: datetime) -> str:
+    """The budget period of a usage at ``ts`` when budgets reset monthly: ``"2026-01"``."""
+    return f"{ts.year:04d}-{ts.month:02d}"
+
+
+def _month_start(ts: datetime) -> datetime:
+    return ts.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+class CostTracker:
     """Track usage into a durable ledger; enforce and report per-tenant monthly budgets.
 
     Synchronous and thread-safe. ``storage`` is a ledger URL (see ``docs/costs.md``);
@@ -79,6 +90,7 @@ class CostTracker(CostReports):
         self._ttl = float(reservation_ttl_s)
         self._lock = threading.RLock()
         self._alerts = AlertDispatcher(self._ledger)
+        self._reports = LedgerReports(self._ledger)
         self._budgets: dict[str, BudgetRecord] = {}
         self._levels: dict[str, tuple[tuple[float, int], ...]] = {}
         for budget in self._ledger.load_budgets().values():
@@ -144,8 +156,8 @@ class CostTracker(CostReports):
         hard_limit: bool = False,
     ) -> None:
         """Set (or replace) a tenant's monthly budget; persisted in the ledger."""
-        tenant = _tenant(tenant_id)
-        limit = usd_to_nanos(monthly_limit_usd, "monthly_limit_usd")
+        tenant = check_tenant(tenant_id)
+        limit = ledger_nanos(monthly_limit_usd, "monthly_limit_usd")
         if limit <= 0:
             raise InvalidRequestError(f"monthly_limit_usd must be greater than 0, got {monthly_limit_usd!r}")
         if not isinstance(hard_limit, bool):
@@ -313,8 +325,8 @@ class CostTracker(CostReports):
         Tenants without a hard budget get a no-op reservation (``enforced=False``).
         ``dims`` (provider, agent_id, model_id, ...) are kept and used as defaults by ``commit``.
         """
-        tenant = _tenant(tenant_id)
-        amount = usd_to_nanos(estimated_cost_usd, "estimated_cost_usd")
+        tenant = check_tenant(tenant_id)
+        amount = ledger_nanos(estimated_cost_usd, "estimated_cost_usd")
         now = self._now()
         rid = uuid.uuid4().hex
         with self._lock:
@@ -393,6 +405,55 @@ class CostTracker(CostReports):
             if not isinstance(r, Reservation):
                 raise InvalidRequestError(f"release_many() needs Reservations, got {type(r).__name__}")
         return self._state.release_many([r.id for r in items])
+
+    # -- reports (the ledger's read side) -------------------------------------------------------------
+    def get_summary(
+        self,
+        start_date: datetime | date | None = None,
+        end_date: datetime | date | None = None,
+        tenant_id: str | None = None,
+    ) -> CostSummary:
+        """Totals and breakdowns over an inclusive UTC range (aggregated in SQL over integer nanos)."""
+        return self._reports.summary(start_date, end_date, tenant_id)
+
+    def get_time_series(
+        self,
+        start_date: datetime | date | None,
+        end_date: datetime | date | None,
+        granularity: str = "daily",
+        tenant_id: str | None = None,
+    ) -> list[tuple[datetime, float]]:
+        """Cost per bucket, in order, empty buckets as 0.0; buckets start at UTC hour/day/month."""
+        return self._reports.time_series(start_date, end_date, granularity, tenant_id)
+
+    def export_csv(
+        self,
+        path: str | os.PathLike[str],
+        start_date: datetime | date | None = None,
+        end_date: datetime | date | None = None,
+        *,
+        tenant_id: str | None = None,
+    ) -> int:
+        """One row per record (columns in docs/costs.md); returns the row count.
+
+        ``tenant_id`` exports only that tenant's records (filtered by the ledger, in SQL).
+        """
+        return self._reports.export_csv(path, start_date, end_date, tenant_id=tenant_id)
+
+    def export_json(
+        self,
+        path: str | os.PathLike[str],
+        start_date: datetime | date | None = None,
+        end_date: datetime | date | None = None,
+        include_summary: bool = False,
+        *,
+        tenant_id: str | None = None,
+    ) -> int:
+        """``{"records": [...], "summary": {...}}`` (summary only when asked); returns the record count.
+
+        ``tenant_id`` exports only that tenant's records, and the summary is then that tenant's.
+        """
+        return self._reports.export_json(path, start_date, end_date, include_summary, tenant_id=tenant_id)
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def close(self) -> None:

@@ -6,32 +6,26 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from greenlang_llm import InvalidRequestError, TokenUsage
-from greenlang_llm.ledger.records import (
-    build_record,
-    from_us,
-    nanos_to_decimal_str,
-    to_us,
-    to_utc,
-    usd_to_nanos,
-)
+from greenlang_llm.ledger.records import build_record, from_us, ledger_nanos, to_us, to_utc
+from greenlang_llm.money import nanos_to_str
 
 
-def test_usd_to_nanos_keeps_what_the_caller_wrote() -> None:
-    assert usd_to_nanos(0.1) == 100_000_000
-    assert usd_to_nanos(0.0105) == 10_500_000
-    assert usd_to_nanos(3) == 3_000_000_000
+def test_ledger_nanos_keeps_what_the_caller_wrote() -> None:
+    assert ledger_nanos(0.1) == 100_000_000
+    assert ledger_nanos(0.0105) == 10_500_000
+    assert ledger_nanos(3) == 3_000_000_000
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -0.01, "abc", None, True])
-def test_usd_to_nanos_rejects_non_money(bad: object) -> None:
+def test_ledger_nanos_rejects_non_money(bad: object) -> None:
     with pytest.raises(InvalidRequestError):
-        usd_to_nanos(bad)
+        ledger_nanos(bad)
 
 
 def test_decimal_strings_are_exact_without_exponent() -> None:
-    assert nanos_to_decimal_str(10_500_000) == "0.0105"
-    assert nanos_to_decimal_str(0) == "0.0"
-    assert nanos_to_decimal_str(3_000_000_001) == "3.000000001"
+    assert nanos_to_str(10_500_000) == "0.0105"
+    assert nanos_to_str(0) == "0.0"
+    assert nanos_to_str(3_000_000_001) == "3.000000001"
 
 
 def test_timestamps_round_trip_and_naive_means_utc() -> None:

@@ -1,94 +1,60 @@
-"""Ledger rows and the exact-money conversions every backend shares.
+"""Ledger rows, validated: what every backend stores, and the checks an input passes to get there.
 
-Money enters the library as floats (the ``TokenUsage`` edge) and is stored as
-integer nano-dollars: ``Decimal(str(x))`` keeps what the caller wrote (0.1 is
-0.1, not 0.1000000000000000055), and integers sum exactly in SQL. Floats come
-back only at the API edge (``nanos_to_usd``); exports use exact decimal strings.
+Money enters as floats (the ``TokenUsage`` edge) and is stored as integer
+nano-dollars by :mod:`greenlang_llm.money`'s one conversion rule; what the ledger
+adds is its own rule for a held amount (:func:`ledger_nanos`: never negative,
+never near BIGINT's range), since a conversion cannot know what an amount is for.
+Timestamps are epoch microseconds in UTC (:func:`to_us`).
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from .._errors import InvalidRequestError
 from .._types import TokenUsage
+from ..money import parse_usd, usd_to_nanos
 
 __all__ = [
-    "NANOS_PER_USD",
     "BudgetRecord",
     "UsageRecord",
     "build_record",
+    "check_tenant",
     "check_thresholds",
     "from_us",
-    "nanos_to_decimal_str",
-    "nanos_to_usd",
+    "ledger_nanos",
     "to_us",
-    "usd_to_nanos",
+    "to_utc",
 ]
 
-NANOS_PER_USD = 1_000_000_000
-_NANO = Decimal("1e-9")
 _MAX_NANOS = 2**62  # far above any real bill; keeps SQL SUM() inside BIGINT
 _MAX_COUNT = 2**53
 
 
-def _float_nanos(value: float) -> int | None:
-    """Fast exact path: ``round(x * 1e9)`` when it converts back to exactly ``x``.
+def ledger_nanos(value: Any, name: str = "amount") -> int:
+    """An amount the ledger or the budgets will hold, in nano-dollars: ``usd_to_nanos``'s rule,
+    plus what a held amount must be: not negative and far below BIGINT's range.
 
-    For |x| < 1e6 two decimals with at most 9 places cannot round to the same
-    double (doubles there are closer than 1e-9 apart), so a round trip proves
-    the nano count equals ``Decimal(str(x))`` scaled — the slow path's answer.
-    Anything else (more than 9 places, huge values) returns None: use Decimal.
+    The sign is judged on the amount as written, so ``-1e-10`` (0 nanos once rounded)
+    is refused like any other negative cost. Raises ``InvalidRequestError`` naming ``name``.
     """
-    if -1e6 < value < 1e6:
-        nanos = round(value * 1e9)
-        if nanos / 1e9 == value:
-            return nanos
-    return None
-
-
-def usd_to_nanos(value: Any, name: str = "amount") -> int:
-    """Exact nano-dollars of a float/int/Decimal/str amount; rejects NaN, inf, negatives, non-numbers."""
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
-        raise InvalidRequestError(f"{name} must be a number, got {type(value).__name__}")
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise InvalidRequestError(f"{name} must be a finite number, got {value}")
-        fast = _float_nanos(value)
-        if fast is not None:
-            if fast < 0:
-                raise InvalidRequestError(f"{name} must not be negative, got {value}")
-            return fast
-    try:
-        dec = value if isinstance(value, Decimal) else Decimal(str(value))
-    except InvalidOperation as exc:
-        raise InvalidRequestError(f"{name} must be a number, got {value!r}") from exc
-    if not dec.is_finite():
-        raise InvalidRequestError(f"{name} must be a finite number, got {value}")
-    if dec < 0:
+    nanos = usd_to_nanos(value, name)
+    if nanos < 0 or (nanos == 0 and value != 0 and parse_usd(value, name) < 0):
         raise InvalidRequestError(f"{name} must not be negative, got {value}")
-    nanos = int((dec / _NANO).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
     if nanos > _MAX_NANOS:
         raise InvalidRequestError(f"{name} is implausibly large: {value}")
     return nanos
 
 
-def nanos_to_usd(nanos: int) -> float:
-    return nanos / NANOS_PER_USD
-
-
-def nanos_to_decimal_str(nanos: int) -> str:
-    """``10500000`` → ``"0.0105"``: exact, no exponent, at least one decimal place."""
-    sign = "-" if nanos < 0 else ""
-    whole, frac = divmod(abs(nanos), NANOS_PER_USD)
-    frac_s = f"{frac:09d}".rstrip("0") or "0"
-    return f"{sign}{whole}.{frac_s}"
+def check_tenant(tenant_id: Any) -> str:
+    """``tenant_id`` if it is a non-empty string; else the caller's mistake, named."""
+    if not isinstance(tenant_id, str) or not tenant_id.strip():
+        raise InvalidRequestError(f"tenant_id must be a non-empty string, got {tenant_id!r}")
+    return tenant_id
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -198,9 +164,9 @@ def build_record(
         total_tokens=_count("total_tokens", usage.total_tokens),
         cache_read_tokens=_count("cache_read_tokens", usage.cache_read_tokens),
         cache_write_tokens=_count("cache_write_tokens", usage.cache_write_tokens),
-        input_cost_nanos=usd_to_nanos(usage.input_cost_usd, "usage.input_cost_usd"),
-        output_cost_nanos=usd_to_nanos(usage.output_cost_usd, "usage.output_cost_usd"),
-        total_cost_nanos=usd_to_nanos(usage.total_cost_usd, "usage.total_cost_usd"),
+        input_cost_nanos=ledger_nanos(usage.input_cost_usd, "usage.input_cost_usd"),
+        output_cost_nanos=ledger_nanos(usage.output_cost_usd, "usage.output_cost_usd"),
+        total_cost_nanos=ledger_nanos(usage.total_cost_usd, "usage.total_cost_usd"),
         estimated=bool(usage.estimated),
         request_id=request_id,
     )

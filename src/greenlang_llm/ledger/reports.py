@@ -1,4 +1,9 @@
-"""Report shaping on top of the ledger queries: date ranges, buckets, exports.
+"""The read side of the ledger: summaries, time series and exports, and the shaping they share.
+
+:class:`LedgerReports` answers ``CostTracker``'s report methods (the tracker holds
+one over its ledger). Everything here reads the durable ledger only, never the
+month-to-date budget state, and is aggregated in SQL over integer nano-dollars;
+floats appear only in what is returned, exact decimal strings in CSV exports.
 
 Date rules (the public contract): ranges are inclusive and in UTC; a naive
 datetime is UTC; a ``date`` as the end covers that whole day. Internally a
@@ -21,12 +26,14 @@ from datetime import date, datetime, timedelta
 from typing import IO, Any
 
 from .._errors import InvalidRequestError
-from .base import MAX_US, MIN_US
-from .records import UsageRecord, from_us, nanos_to_decimal_str, nanos_to_usd, to_us, to_utc
+from ..money import nanos_to_str, nanos_to_usd
+from .base import DAY_US, HOUR_US, MAX_US, MIN_US, LedgerStorage
+from .records import UsageRecord, check_tenant, from_us, to_us, to_utc
 
 __all__ = [
     "CSV_COLUMNS",
     "CostSummary",
+    "LedgerReports",
     "atomic_text_file",
     "bucket_series",
     "record_dict",
@@ -131,9 +138,9 @@ def record_dict(r: UsageRecord) -> dict[str, Any]:
         "input_tokens": r.input_tokens,
         "output_tokens": r.output_tokens,
         "total_tokens": r.total_tokens,
-        "input_cost_usd": nanos_to_decimal_str(r.input_cost_nanos),
-        "output_cost_usd": nanos_to_decimal_str(r.output_cost_nanos),
-        "total_cost_usd": nanos_to_decimal_str(r.total_cost_nanos),
+        "input_cost_usd": nanos_to_str(r.input_cost_nanos),
+        "output_cost_usd": nanos_to_str(r.output_cost_nanos),
+        "total_cost_usd": nanos_to_str(r.total_cost_nanos),
         "cache_read_tokens": r.cache_read_tokens,
         "cache_write_tokens": r.cache_write_tokens,
         "estimated": r.estimated,
@@ -191,3 +198,87 @@ def write_json(
             fh.write(', "summary": ' + json.dumps(summary))
         fh.write("}\n")
     return count
+
+
+class LedgerReports:
+    """Reports over one ledger. ``CostTracker`` delegates its report methods here; the
+    signatures, validation and results are the ones ``docs/costs.md`` documents."""
+
+    __slots__ = ("_ledger",)
+
+    def __init__(self, ledger: LedgerStorage) -> None:
+        self._ledger = ledger
+
+    def summary(
+        self,
+        start_date: datetime | date | None = None,
+        end_date: datetime | date | None = None,
+        tenant_id: str | None = None,
+    ) -> CostSummary:
+        """Totals and breakdowns over an inclusive UTC range (aggregated in SQL over integer nanos)."""
+        start_us, end_us = resolve_range(start_date, end_date)
+        cost = tokens = requests = 0
+        by: list[dict[str, int]] = [{}, {}, {}, {}]  # tenant, provider, agent, model
+        for row in self._ledger.summary_rows(start_us, end_us, tenant_id):
+            names, (n, t, c) = row[:4], row[4:]
+            requests += n
+            tokens += t
+            cost += c
+            for bucket, name in zip(by, names, strict=True):
+                bucket[name] = bucket.get(name, 0) + c
+        tenant, provider, agent, model = ({k: nanos_to_usd(v) for k, v in sorted(b.items())} for b in by)
+        return CostSummary(nanos_to_usd(cost), tokens, requests, provider, agent, model, tenant)
+
+    def time_series(
+        self,
+        start_date: datetime | date | None,
+        end_date: datetime | date | None,
+        granularity: str = "daily",
+        tenant_id: str | None = None,
+    ) -> list[tuple[datetime, float]]:
+        """Cost per bucket, in order, empty buckets as 0.0; buckets start at UTC hour/day/month."""
+        if granularity not in GRANULARITIES:
+            raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}; got {granularity!r}")
+        start_us, end_us = resolve_range(start_date, end_date)
+        unit = HOUR_US if granularity == "hourly" else DAY_US
+        costs = self._ledger.bucket_costs(start_us, end_us, tenant_id, unit)
+        if start_date is None or end_date is None:
+            if not costs:
+                return []
+            start_us = max(start_us, min(costs)) if start_date is None else start_us
+            end_us = min(end_us, max(costs) + 1) if end_date is None else end_us
+        return [(ts, nanos_to_usd(v)) for ts, v in bucket_series(costs, start_us, end_us, granularity)]
+
+    def export_csv(
+        self,
+        path: str | os.PathLike[str],
+        start_date: datetime | date | None = None,
+        end_date: datetime | date | None = None,
+        *,
+        tenant_id: str | None = None,
+    ) -> int:
+        """One row per record (columns in docs/costs.md); returns the row count.
+
+        ``tenant_id`` exports only that tenant's records (filtered by the ledger, in SQL).
+        """
+        start_us, end_us = resolve_range(start_date, end_date)
+        tenant = None if tenant_id is None else check_tenant(tenant_id)
+        return write_csv(path, self._ledger.iter_records(start_us, end_us, tenant_id=tenant))
+
+    def export_json(
+        self,
+        path: str | os.PathLike[str],
+        start_date: datetime | date | None = None,
+        end_date: datetime | date | None = None,
+        include_summary: bool = False,
+        *,
+        tenant_id: str | None = None,
+    ) -> int:
+        """``{"records": [...], "summary": {...}}`` (summary only when asked); returns the record count.
+
+        ``tenant_id`` exports only that tenant's records, and the summary is then that tenant's.
+        """
+        start_us, end_us = resolve_range(start_date, end_date)
+        tenant = None if tenant_id is None else check_tenant(tenant_id)
+        summary = self.summary(start_date, end_date, tenant).to_dict() if include_summary else None
+        return write_json(path, self._ledger.iter_records(start_us, end_us, tenant_id=tenant), summary)
