@@ -1,8 +1,10 @@
 """Fast shared state for budgets: month-to-date spend and reservations.
 
 ``BudgetState`` is the interface; ``InProcessBudgetState`` the embedded
-default. A Redis-backed implementation for several replicas will implement
-the same interface.
+default. ``RedisBudgetState`` (``state.redis_state``) implements the same
+interface for several gateway replicas, with the limits, breakers and provider
+rate limits they share in the other ``redis_*`` modules; it is imported from
+there, so this package does not load the Redis client.
 """
 
 from __future__ import annotations
