@@ -8,10 +8,16 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from greenlang_llm import GenerationRequest, LLMRouter, RoutingStrategy
+from greenlang_llm import (
+    AllCircuitsOpenError,
+    AllProvidersRateLimitedError,
+    GenerationRequest,
+    LLMRouter,
+    PerTierStrategy,
+    RoutingStrategy,
+)
 from greenlang_llm import _errors as errors
 from greenlang_llm.circuit_breaker import CircuitBreakerOpenError, CircuitState
-from greenlang_llm.llm_router import AllCircuitsOpenError, AllProvidersRateLimitedError
 from greenlang_llm.providers import AnthropicProvider, BaseLLMProvider, FakeProvider, OpenAIProvider
 from greenlang_llm.providers.base_provider import GenerationResponse, ProviderHealth, StreamChunk
 from greenlang_llm.retry import Backoff, RetryPolicy
@@ -59,7 +65,35 @@ def test_defaults_match_the_contract() -> None:
     router = LLMRouter()
     assert router.strategy is RoutingStrategy.PRIORITY
     assert (router.health_check_interval, router.enable_circuit_breaker, router.circuit_breaker_threshold,
-            router.circuit_breaker_timeout, router.max_retries) == (30.0, True, 5, 60.0, 3)
+            router.circuit_breaker_timeout, router.max_failovers) == (30.0, True, 5, 60.0, 3)
+
+
+def test_max_retries_is_a_deprecated_alias_of_max_failovers() -> None:
+    """The original API's name still works, positionally and by keyword, and says what it is now."""
+    assert LLMRouter(RoutingStrategy.PRIORITY, 30.0, True, 5, 60.0, 1).max_failovers == 1
+    with pytest.warns(DeprecationWarning, match="max_failovers"):
+        router = LLMRouter(max_retries=2)
+    assert (router.max_failovers, router.max_retries) == (2, 2)
+    with pytest.warns(DeprecationWarning, match="max_failovers"), \
+            pytest.raises(ValueError, match="max_retries must be an integer"):
+        LLMRouter(max_retries=-1)
+    with pytest.raises(ValueError, match="max_failovers must be an integer"):
+        LLMRouter(max_failovers=True)
+
+
+async def test_a_strategy_object_is_accepted_and_named_in_metrics() -> None:
+    """A Strategy of one's own orders the candidates; metrics report its class name."""
+    class ReversePriority(PerTierStrategy):
+        def order_tier(self, tier, request):  # type: ignore[no-untyped-def]
+            return sorted(tier, key=lambda c: -c.priority)
+
+    router = _router(strategy=ReversePriority())
+    router.register_provider("first", FakeProvider(default_text="from first"), priority=1)
+    router.register_provider("second", FakeProvider(default_text="from second"), priority=2)
+    response = await router.generate(REQ)
+    assert (response.provider, response.text) == ("second", "from second")
+    assert router.get_metrics()["global"]["strategy"] == "ReversePriority"
+    assert isinstance(router.strategy, ReversePriority)
 
 
 async def test_failover_counts_each_switch() -> None:
@@ -78,7 +112,7 @@ async def test_failover_counts_each_switch() -> None:
 
 
 async def test_max_retries_caps_attempts_across_providers_and_lists_them() -> None:
-    router = _router(max_retries=2)
+    router = _router(max_failovers=2)
     fakes = [FakeProvider(script=[down(500 + i)]) for i in range(5)]
     for i, fake in enumerate(fakes):
         router.register_provider(f"p{i}", fake)
@@ -297,7 +331,7 @@ class RetryingFake(BaseLLMProvider):
 async def test_worst_case_upstream_attempts_is_min_of_providers_and_router_budget_times_provider_budget(
     providers: int, provider_retries: int, router_retries: int, expected: int,
 ) -> None:
-    router = _router(max_retries=router_retries)
+    router = _router(max_failovers=router_retries)
     inners = [FakeProvider(script=[lambda _: down()] * 20) for _ in range(providers)]
     for i, inner in enumerate(inners):
         router.register_provider(f"p{i}", RetryingFake(inner, provider_retries))

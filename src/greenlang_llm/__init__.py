@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._errors import (
+    AllCircuitsOpenError,
     AllProvidersFailedError,
+    AllProvidersRateLimitedError,
     AuthenticationError,
     BudgetExceededError,
     CircuitBreakerOpenError,
@@ -25,21 +27,35 @@ from ._errors import (
     ServiceUnavailableError,
     StreamInterruptedError,
 )
-from ._types import GenerationRequest, GenerationResponse, ProviderHealth, StreamChunk, TokenUsage
+from ._types import (
+    GenerationRequest,
+    GenerationResponse,
+    ProviderHealth,
+    SplitUsage,
+    StreamChunk,
+    TokenUsage,
+    UsagePart,
+)
 
 if TYPE_CHECKING:
     from .circuit_breaker import CircuitBreaker, CircuitState
     from .cost_tracker import BudgetStatus, CostSummary, CostTracker, Reservation
-    from .llm_router import LLMRouter, RoutingStrategy
+    from .llm_router import LLMRouter
     from .providers import AnthropicProvider, BaseLLMProvider, FakeProvider, OpenAIProvider
+    from .providers.stream_guard import StreamGuard
     from .rate_limiter import RateLimiter
+    from .retry import Backoff, RetryPolicy
+    from .strategies import PerTierStrategy, RoutingStrategy, Strategy
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AllCircuitsOpenError",
     "AllProvidersFailedError",
+    "AllProvidersRateLimitedError",
     "AnthropicProvider",
     "AuthenticationError",
+    "Backoff",
     "BaseLLMProvider",
     "BudgetExceededError",
     "BudgetStatus",
@@ -57,6 +73,7 @@ __all__ = [
     "LLMRouter",
     "NotFoundError",
     "OpenAIProvider",
+    "PerTierStrategy",
     "ProviderConnectionError",
     "ProviderError",
     "ProviderHealth",
@@ -64,11 +81,16 @@ __all__ = [
     "RateLimitError",
     "RateLimiter",
     "Reservation",
+    "RetryPolicy",
     "RoutingStrategy",
     "ServiceUnavailableError",
+    "SplitUsage",
+    "Strategy",
     "StreamChunk",
+    "StreamGuard",
     "StreamInterruptedError",
     "TokenUsage",
+    "UsagePart",
     "__version__",
 ]
 
@@ -84,8 +106,13 @@ _LAZY = {
     "CircuitBreaker": ".circuit_breaker",
     "CircuitState": ".circuit_breaker",
     "LLMRouter": ".llm_router",
-    "RoutingStrategy": ".llm_router",
+    "RoutingStrategy": ".strategies",
+    "Strategy": ".strategies",
+    "PerTierStrategy": ".strategies",
     "RateLimiter": ".rate_limiter",
+    "Backoff": ".retry",
+    "RetryPolicy": ".retry",
+    "StreamGuard": ".providers.stream_guard",
 }
 
 

@@ -16,6 +16,10 @@ Catch the root to handle every failure; catch a leaf to handle one kind::
      ├── CircuitBreakerOpenError       the breaker refused without calling; .retry_after
      ├── BudgetExceededError           a hard budget refused the reservation
      └── AllProvidersFailedError       the router ran out of candidates; .errors
+          ├── AllCircuitsOpenError     every breaker was open: no upstream call (also a
+          │                            CircuitBreakerOpenError)
+          └── AllProvidersRateLimitedError  every attempt was rate-limited (also a
+                                       RateLimitError)
 
 ``retryable`` says whether sending the *same* request again may succeed; every
 class sets its own default so ``AuthenticationError("bad key")`` just works.
@@ -35,7 +39,9 @@ if TYPE_CHECKING:
     from ._types import UsagePart
 
 __all__ = [
+    "AllCircuitsOpenError",
     "AllProvidersFailedError",
+    "AllProvidersRateLimitedError",
     "AuthenticationError",
     "BudgetExceededError",
     "CircuitBreakerOpenError",
@@ -201,6 +207,29 @@ class AllProvidersFailedError(ProviderError):
         retryable = any(getattr(e, "retryable", False) for _, e in self.errors)
         detail = "; ".join(_describe(name, err) for name, err in self.errors)
         super().__init__(f"{message} [{detail}]" if detail else message, retryable)
+
+
+class AllCircuitsOpenError(AllProvidersFailedError, CircuitBreakerOpenError):  # type: ignore[misc]
+    """Every breaker is open: refused without an upstream call. Catchable as either parent.
+
+    (mypy's ``misc``: the two parents declare ``retry_after`` as ``float | None`` and
+    ``float``; this class always sets a value or None as ``AllProvidersFailedError`` does.)"""
+
+    def __init__(self, message: str, errors: Sequence[tuple[str, BaseException]] = (),
+                 retry_after: float | None = None) -> None:
+        AllProvidersFailedError.__init__(self, message, errors, retry_after)
+        self.retry_after = retry_after  # the parents' constructors disagree on this slot
+        self.retryable = True
+
+
+class AllProvidersRateLimitedError(AllProvidersFailedError, RateLimitError):
+    """Every attempt was rate-limited: ``except RateLimitError`` still catches it."""
+
+    def __init__(self, message: str, errors: Sequence[tuple[str, BaseException]] = (),
+                 retry_after: float | None = None) -> None:
+        AllProvidersFailedError.__init__(self, message, errors, retry_after)
+        self.retry_after = retry_after
+        self.status_code = 429
 
 
 def _describe(name: str, err: BaseException) -> str:

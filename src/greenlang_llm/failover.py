@@ -1,8 +1,13 @@
 """Failover: what the router does after a failed attempt, and the walk over candidates.
 
-:class:`FailoverChain` is one router call's walk: at most ``max_retries + 1``
+:class:`FailoverChain` is one router call's walk: at most ``max_failovers + 1``
 providers, within the request's deadline. After each failure it consults one
-table, :data:`FAILOVER_TABLE`, first matching row wins. The router never guesses
+table, :data:`FAILOVER_TABLE`, first matching row wins, and answers with a typed
+:data:`Decision` — :class:`RetrySame`, :class:`FailOver` or :class:`GiveUp` — that
+``LLMRouter.generate`` and a stream (``stream_call.py``) act on alike. The chain
+also books every attempt's outcome (provider entry, breaker ticket, the router's
+:class:`~greenlang_llm.router_stats.RouterStats`), so no caller touches the
+router's state. The router never guesses
 from status codes: the error class (set once by ``error_from_http`` or by a
 provider) decides. docs/routing.md has the same table; tests/test_failover_table.py
 checks it row by row.
@@ -43,15 +48,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from decimal import Decimal
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from enum import Enum
-from typing import TypeVar
+from typing import NoReturn, TypeAlias, TypeVar
 
 from ._errors import (
+    AllCircuitsOpenError,
     AllProvidersFailedError,
+    AllProvidersRateLimitedError,
     AuthenticationError,
     BudgetExceededError,
     CircuitBreakerOpenError,
@@ -64,17 +69,19 @@ from ._errors import (
     RateLimitError,
     StreamInterruptedError,
 )
-from ._types import ProviderHealth, TokenUsage
-from .circuit_breaker import BreakerTicket, CircuitBreaker
-from .providers.base_provider import BaseLLMProvider
+from ._types import TokenUsage
+from .circuit_breaker import BreakerTicket
+from .money import float_usd_to_nanos
 from .retry import Backoff
+from .router_stats import RouteEntry, RouterStats
 
 __all__ = [
     "FAILOVER_TABLE",
-    "AllCircuitsOpenError",
-    "AllProvidersRateLimitedError",
+    "Decision",
+    "FailOver",
     "FailoverChain",
-    "RouteEntry",
+    "GiveUp",
+    "RetrySame",
     "Verdict",
     "decide",
 ]
@@ -137,121 +144,66 @@ def decide(error: BaseException) -> Verdict:
     return Verdict.RETURN
 
 
-LATENCY_EWMA_ALPHA = 0.3
-"""Weight of the newest observation in LEAST_LATENCY's moving average."""
+
+@dataclass(frozen=True, slots=True)
+class RetrySame:
+    """Call the same provider again after ``wait`` seconds: the chain's next step returns it."""
+
+    error: Exception
+    wait: float
 
 
-class AllCircuitsOpenError(AllProvidersFailedError, CircuitBreakerOpenError):  # type: ignore[misc]
-    """Every breaker is open: refused without an upstream call. Catchable as either parent."""
+@dataclass(frozen=True, slots=True)
+class FailOver:
+    """Go on to the next candidate at once (for a started stream: continue it there)."""
 
-    def __init__(self, message: str, errors: Sequence[tuple[str, BaseException]] = (),
-                 retry_after: float | None = None) -> None:
-        AllProvidersFailedError.__init__(self, message, errors, retry_after)
-        self.retry_after = retry_after  # the parents' constructors disagree on this slot
-        self.retryable = True
+    error: Exception
 
 
-class AllProvidersRateLimitedError(AllProvidersFailedError, RateLimitError):
-    """Every attempt was rate-limited: ``except RateLimitError`` still catches it."""
+@dataclass(frozen=True, slots=True)
+class GiveUp:
+    """End the call with ``error`` now.
 
-    def __init__(self, message: str, errors: Sequence[tuple[str, BaseException]] = (),
-                 retry_after: float | None = None) -> None:
-        AllProvidersFailedError.__init__(self, message, errors, retry_after)
-        self.retry_after = retry_after
-        self.status_code = 429
+    ``bug``: the failure is not an outage (an exception outside the provider error tree,
+    such as a ``KeyError`` in a provider): it is raised unchanged and never failed over
+    or continued, so failover cannot hide it."""
 
+    error: Exception
+    bug: bool = False
 
-NANOS_PER_USD = 1_000_000_000
-
-
-def money(value: float) -> Decimal:
-    """A float cost as the exact decimal it prints as (kept for callers; the router counts nanos)."""
-    return Decimal(repr(float(value)))
-
-
-def nanos(value_usd: float) -> int:
-    """A cost in whole nano-dollars: exact for every cost ``pricing`` makes (integer nanos / 1e9).
-
-    The router adds these per call instead of building a ``Decimal`` per call (≈3% of a
-    routed call's CPU went there); a sum of ints is exact and ``/ 1e9`` rounds it once."""
-    return round(value_usd * NANOS_PER_USD)
+    def raise_from(self, raw: Exception) -> NoReturn:
+        """Raise ``error``: ``raw`` itself unchanged, or ``error`` chained to the ``raw`` it came from."""
+        if self.error is raw:
+            raise raw
+        raise self.error from raw
 
 
-@dataclass(eq=False, slots=True)
-class RouteEntry:
-    """One registered provider and everything the router learned about it."""
-
-    name: str
-    provider: BaseLLMProvider
-    priority: int
-    order: int
-    breaker: CircuitBreaker | None
-    healthy: bool = True
-    last_health: ProviderHealth | None = None
-    attempts: int = 0
-    successes: int = 0
-    failures: int = 0
-    latency_total_ms: float = 0.0
-    latency_ewma_ms: float | None = None
-    cost_nanos: int = 0
-    """Spend on this provider in nano-dollars (see :func:`nanos`)."""
-    errors: Counter[str] = field(default_factory=Counter)
-    rejects_prefill: bool = False
-    """Learned: this provider answered 400 to an assistant prefill, so it never continues a stream."""
-    _window: int | None = None
-    _window_known: bool = False
-
-    @property
-    def cost(self) -> Decimal:
-        """Spend on this provider in USD, exact."""
-        return Decimal(self.cost_nanos).scaleb(-9)
-
-    def context_window(self) -> int | None:
-        """Looked up on first need (a context-window error), so registering stays cheap."""
-        if not self._window_known:
-            self._window = context_window_of(self.provider)
-            self._window_known = True
-        return self._window
-
-    def succeeded(self, elapsed_ms: float, usage: TokenUsage | None) -> int:
-        """Book a success; returns the cost it added, in nano-dollars (for the router's total)."""
-        self.successes += 1
-        self.latency_total_ms += elapsed_ms
-        ewma = self.latency_ewma_ms
-        self.latency_ewma_ms = elapsed_ms if ewma is None else (
-            LATENCY_EWMA_ALPHA * elapsed_ms + (1 - LATENCY_EWMA_ALPHA) * ewma)
-        if usage is not None and usage.total_cost_usd:
-            cost = nanos(usage.total_cost_usd)
-            self.cost_nanos += cost
-            return cost
-        return 0
-
-
-def context_window_of(provider: BaseLLMProvider) -> int | None:
-    """The model's context window: a provider attribute, else the price catalog, else unknown."""
-    window = getattr(provider, "context_window", None)
-    if isinstance(window, int) and window > 0:
-        return window
-    try:
-        from .pricing import context_window  # lazy: the catalog is heavy
-
-        found = context_window(provider.name, provider.model_id)
-    except Exception:
-        return None
-    return found if isinstance(found, int) and found > 0 else None
+Decision: TypeAlias = RetrySame | FailOver | GiveUp
+"""What a chain decided about one failed attempt (:meth:`FailoverChain.attempt_failed`)."""
 
 
 class FailoverChain:
-    """One router call's walk over its candidates; see the module docstring for the budgets."""
+    """One router call's walk over its candidates, and the books of each attempt.
 
-    __slots__ = ("_again", "_backoff", "_clock", "_retried", "_rng", "_todo", "attempts", "deadline",
-                 "errors", "max_retries", "min_window", "retrying", "same_provider_retries", "skip")
+    The caller's loop is ``while (step := chain.next()) is not None``; after the attempt
+    it reports exactly one outcome: :meth:`succeeded`, :meth:`attempt_failed` (which
+    answers with a :data:`Decision`), :meth:`cancelled` or :meth:`not_attempted`. See the
+    module docstring for the budgets.
+    """
 
-    def __init__(self, order: Iterable[RouteEntry], max_retries: int, timeout: float | None,
-                 clock: Callable[[], float], same_provider_retries: int = 0,
+    __slots__ = ("_again", "_backoff", "_retried", "_rng", "_todo", "attempts", "clock", "deadline",
+                 "errors", "max_failovers", "min_window", "retrying", "same_provider_retries", "skip",
+                 "sleep", "stats")
+
+    def __init__(self, order: Iterable[RouteEntry], max_failovers: int, timeout: float | None,
+                 clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]],
+                 stats: RouterStats, same_provider_retries: int = 0,
                  backoff: Backoff | None = None, rng: random.Random | None = None) -> None:
-        self._clock = clock
-        self.max_retries = max_retries
+        self.clock = clock
+        self.sleep = sleep
+        """The router's injected sleep, for :class:`RetrySame` waits."""
+        self.stats = stats
+        self.max_failovers = max_failovers
         self.same_provider_retries = same_provider_retries
         self._backoff = backoff or Backoff(0.5, 4.0)
         self._rng = rng
@@ -270,18 +222,14 @@ class FailoverChain:
         """Candidates to pass over from now on (e.g. providers that refuse a prefill)."""
 
     def remaining(self) -> float | None:
-        return None if self.deadline is None else self.deadline - self._clock()
+        return None if self.deadline is None else self.deadline - self.clock()
 
     def past_deadline(self) -> bool:
-        return self.deadline is not None and self._clock() >= self.deadline
+        return self.deadline is not None and self.clock() >= self.deadline
 
-    def normalise(self, raw: Exception, entry: RouteEntry) -> tuple[Exception, bool]:
-        """``raw`` as :func:`normalise` makes it, and whether it was this call's deadline
-        (a ``TimeoutError`` past it) rather than the provider that cut the attempt."""
-        cut = isinstance(raw, TimeoutError) and self.past_deadline()
-        return normalise(raw, entry.name, cut), cut
-
+    # -- the walk ------------------------------------------------------------------------
     def next(self) -> tuple[RouteEntry, BreakerTicket | None] | None:
+        """The next attempt (a provider and its breaker ticket), or None when the walk is over."""
         again, self._again = self._again, None
         if again is not None:
             ticket = None if again.breaker is None else again.breaker.try_allow()
@@ -291,7 +239,7 @@ class FailoverChain:
                 return again, ticket
             # its breaker opened meanwhile: fail over instead
         self.retrying = False
-        while self.attempts <= self.max_retries:
+        while self.attempts <= self.max_failovers:
             left = self.remaining()
             if left is not None and left <= 0:
                 self.errors.append(("router", ProviderTimeoutError("request deadline reached")))
@@ -311,13 +259,101 @@ class FailoverChain:
                         retry_after=entry.breaker.retry_after(), provider=entry.name)))
                     continue
             self.attempts += 1
+            if self.attempts > 1:
+                self.stats.failovers += 1
             entry.attempts += 1
             return entry, ticket
         return None
 
-    def charge(self, entry: RouteEntry, ticket: BreakerTicket | None, error: Exception,
-               deadline_cut: bool) -> None:
-        """Book a failed attempt on ``entry``, its breaker and this chain's errors (no verdict)."""
+    # -- outcomes of one attempt ---------------------------------------------------------
+    def succeeded(self, entry: RouteEntry, ticket: BreakerTicket | None, started: float,
+                  usage: TokenUsage | None) -> None:
+        """The attempt on ``entry`` (begun at clock time ``started``) answered."""
+        if ticket is not None:
+            ticket.success()
+        self.stats.cost_nanos += entry.succeeded((self.clock() - started) * 1000.0, usage)
+        self.stats.succeeded += 1
+
+    def cancelled(self, ticket: BreakerTicket | None) -> None:
+        """The caller went away during the attempt: no verdict on the provider."""
+        self.stats.cancelled += 1
+        if ticket is not None:
+            ticket.release()
+
+    def not_attempted(self, entry: RouteEntry, ticket: BreakerTicket | None) -> None:
+        """The step was taken but no call was made (a stream's continuation hook refused it)."""
+        entry.attempts -= 1
+        if ticket is not None:
+            ticket.release()
+
+    def book_cost(self, entry: RouteEntry, cost_usd: float) -> None:
+        """Spend of an attempt that broke after producing tokens (its usage is an estimate)."""
+        if cost_usd:
+            cost = float_usd_to_nanos(cost_usd)
+            entry.cost_nanos += cost
+            self.stats.cost_nanos += cost
+
+    def attempt_failed(self, entry: RouteEntry, ticket: BreakerTicket | None, raw: Exception,
+                       delivered: bool = False) -> Decision:
+        """Book the failed attempt and decide what comes next, from :data:`FAILOVER_TABLE`.
+
+        ``delivered``: text of this call already reached the caller (a started stream), so
+        the same provider is never retried; anything the table would retry or fail over on
+        is a :class:`FailOver` (the stream continues elsewhere). Before delivery a
+        :class:`GiveUp` ends the call and is counted here as a failed call; after it, the
+        stream has the last word (a continuation that never produced may still move on)
+        and counts its own end with :meth:`gave_up`."""
+        deadline_cut = isinstance(raw, TimeoutError) and self.past_deadline()
+        error = normalise(raw, entry.name, deadline_cut)
+        verdict = decide(error)
+        bug = verdict is Verdict.RETURN and not isinstance(error, ProviderError)
+        if bug and not delivered:
+            # a bug in a provider is not an outage: no verdict on it, surfaced unchanged
+            entry.errors[type(error).__name__] += 1
+            if ticket is not None:
+                ticket.release()
+        else:
+            self._charge(entry, ticket, error, deadline_cut)
+        decision = self._decide(entry, error, verdict, deadline_cut, delivered, bug)
+        if not delivered and isinstance(decision, GiveUp):
+            self.stats.failed += 1
+        return decision
+
+    def prefill_rejected(self, entry: RouteEntry, ticket: BreakerTicket | None, raw: Exception) -> None:
+        """``entry`` answered a continuation's assistant prefill with a plain 400: it is marked
+        and skipped by every later continuation; its breaker is not charged (not an outage)."""
+        entry.rejects_prefill = True
+        entry.errors["PrefillRejected"] += 1
+        self.errors.append((entry.name, raw))
+        if ticket is not None:
+            ticket.release()
+
+    def gave_up(self) -> None:
+        """The caller ends the call with an error of its own (a stream that cannot be finished)."""
+        self.stats.failed += 1
+
+    def exhausted(self) -> ProviderError:
+        """The error for a walk that ran out of candidates; counted as a failed call."""
+        self.stats.failed += 1
+        upstream = [e for _, e in self.errors if not isinstance(e, CircuitBreakerOpenError)]
+        if upstream and all(isinstance(e, ContextWindowExceededError) for e in upstream):
+            last = upstream[-1]
+            assert isinstance(last, ContextWindowExceededError)
+            return last
+        hints = [getattr(e, "retry_after", None) for _, e in self.errors]
+        known = [h for h in hints if isinstance(h, int | float) and not isinstance(h, bool)]
+        soonest = min(known) if known else None
+        message = f"all providers failed after {self.attempts} attempt(s)"
+        if upstream and all(isinstance(e, RateLimitError) for e in upstream):
+            return AllProvidersRateLimitedError(message, self.errors, soonest)
+        if not upstream:
+            return AllCircuitsOpenError("no provider could be called: every breaker is open",
+                                        self.errors, soonest)
+        return AllProvidersFailedError(message, self.errors, soonest)
+
+    # -- inside ----------------------------------------------------------------------------
+    def _charge(self, entry: RouteEntry, ticket: BreakerTicket | None, error: Exception,
+                deadline_cut: bool) -> None:
         entry.failures += 1
         entry.errors[type(error).__name__] += 1
         if ticket is not None:
@@ -327,22 +363,22 @@ class FailoverChain:
                 ticket.failure(error)
         self.errors.append((entry.name, error))
 
-    def failed(self, entry: RouteEntry, ticket: BreakerTicket | None, error: Exception,
-               deadline_cut: bool) -> Exception | float | None:
-        """Record a failed attempt: the error to raise now, seconds to wait before retrying
-        the same provider (the next :meth:`next` returns it), or None to fail over."""
-        self.charge(entry, ticket, error, deadline_cut)
-        verdict = decide(error)
+    def _decide(self, entry: RouteEntry, error: Exception, verdict: Verdict, deadline_cut: bool,
+                delivered: bool, bug: bool) -> Decision:
         if verdict is Verdict.RETURN:
-            return error
+            return GiveUp(error, bug)
+        if delivered:
+            return FailOver(error)
         if verdict is Verdict.FAILOVER_LARGER_CONTEXT:
             window = entry.context_window()
             if window is None:
-                return error
+                return GiveUp(error)
             self.min_window = max(window, self.min_window or 0)
         if verdict in (Verdict.RETRY_AFTER, Verdict.RETRY_BACKOFF) and not deadline_cut:
-            return self._retry_delay(entry, verdict, error)
-        return None
+            wait = self._retry_delay(entry, verdict, error)
+            if wait is not None:
+                return RetrySame(error, wait)
+        return FailOver(error)
 
     def _retry_delay(self, entry: RouteEntry, verdict: Verdict, error: Exception) -> float | None:
         if self.same_provider_retries <= 0:
@@ -363,23 +399,6 @@ class FailoverChain:
         retried[entry.name] = done + 1
         self._again = entry
         return wait
-
-    def exhausted(self) -> ProviderError:
-        upstream = [e for _, e in self.errors if not isinstance(e, CircuitBreakerOpenError)]
-        if upstream and all(isinstance(e, ContextWindowExceededError) for e in upstream):
-            last = upstream[-1]
-            assert isinstance(last, ContextWindowExceededError)
-            return last
-        hints = [getattr(e, "retry_after", None) for _, e in self.errors]
-        known = [h for h in hints if isinstance(h, int | float) and not isinstance(h, bool)]
-        soonest = min(known) if known else None
-        message = f"all providers failed after {self.attempts} attempt(s)"
-        if upstream and all(isinstance(e, RateLimitError) for e in upstream):
-            return AllProvidersRateLimitedError(message, self.errors, soonest)
-        if not upstream:
-            return AllCircuitsOpenError("no provider could be called: every breaker is open",
-                                        self.errors, soonest)
-        return AllProvidersFailedError(message, self.errors, soonest)
 
 
 def normalise(error: Exception, name: str, deadline_cut: bool) -> Exception:

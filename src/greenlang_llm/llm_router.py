@@ -3,11 +3,18 @@
 A call reads straight down: ``_plan`` picks the providers that may be called now
 (breaker admits; healthy ones first, monitor-flagged ones as a last resort) and
 the strategy orders them; a :class:`~greenlang_llm.failover.FailoverChain` walks
-that order, one upstream attempt per provider, and its table decides what each
-failure means. Budgets, all enforced by the chain:
+that order, one upstream attempt per provider, decides what each failure means
+(a typed ``RetrySame`` / ``FailOver`` / ``GiveUp``) and books every outcome in
+the router's :class:`~greenlang_llm.router_stats.RouterStats` and per-provider
+:class:`~greenlang_llm.router_stats.RouteEntry`. ``generate`` below and a stream
+(``stream_call.StreamCall``) drive the same chain. Budgets, all enforced by the
+chain:
 
-- ``max_retries`` extra upstream attempts across providers (a provider is never
-  tried twice in one call), so at most ``max_retries + 1`` provider calls;
+- ``max_failovers`` extra upstream attempts across providers (a provider is never
+  tried twice in one call, except by ``same_provider_retries``), so at most
+  ``max_failovers + 1`` providers per call. The original API called it
+  ``max_retries``, which is still accepted (deprecated: a provider's own
+  ``max_retries`` counts retries of the same provider, which this is not);
 - the request's ``timeout`` caps the whole chain;
 - an all-open router fails at once with ``AllProvidersFailedError`` (also a
   ``CircuitBreakerOpenError``) carrying the soonest recovery as ``retry_after``.
@@ -25,27 +32,22 @@ import contextlib
 import logging
 import random
 import time
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from ._errors import AllProvidersFailedError, CircuitBreakerOpenError, ProviderError
-from ._types import GenerationRequest, GenerationResponse, ProviderHealth, StreamChunk, TokenUsage
-from .circuit_breaker import BreakerStateStore, BreakerTicket, CircuitBreaker, CircuitState, Transition
-from .failover import (
-    AllCircuitsOpenError,
-    AllProvidersRateLimitedError,
-    FailoverChain,
-    RouteEntry,
-    Verdict,
-    decide,
-    within,
-)
+from ._errors import AllCircuitsOpenError, AllProvidersFailedError, CircuitBreakerOpenError, ProviderError
+from ._types import GenerationRequest, GenerationResponse, ProviderHealth, StreamChunk
+from .circuit_breaker import BreakerStateStore, CircuitBreaker, CircuitState, Transition
+from .failover import FailoverChain, GiveUp, RetrySame, within
+from .money import nanos_to_usd
 from .providers.base_provider import BaseLLMProvider
 from .retry import Backoff, _asyncio_sleep
-from .strategies import RoutingStrategy, Strategy, make_strategy, parse_strategy
+from .router_stats import RouteEntry, RouterStats
+from .strategies import RoutingStrategy, Strategy, make_strategy
 from .stream_call import ContinuationHook, StreamCall
 
-__all__ = ["AllCircuitsOpenError", "AllProvidersRateLimitedError", "LLMRouter", "RoutingStrategy"]
+__all__ = ["LLMRouter", "RoutingStrategy"]  # RoutingStrategy: the original package imported it from here
 
 logger = logging.getLogger(__name__)
 
@@ -55,13 +57,14 @@ class LLMRouter:
 
     def __init__(
         self,
-        strategy: RoutingStrategy | str = RoutingStrategy.PRIORITY,
+        strategy: RoutingStrategy | str | Strategy = RoutingStrategy.PRIORITY,
         health_check_interval: float = 30.0,
         enable_circuit_breaker: bool = True,
         circuit_breaker_threshold: int = 5,
         circuit_breaker_timeout: float = 60.0,
-        max_retries: int = 3,
+        max_failovers: int = 3,
         *,
+        max_retries: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = _asyncio_sleep,
         rng: random.Random | None = None,
@@ -71,16 +74,25 @@ class LLMRouter:
         same_provider_retries: int = 0,
         retry_backoff: Backoff | None = None,
     ) -> None:
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+        if max_retries is not None:
+            warnings.warn(
+                "LLMRouter(max_retries=...) is deprecated: it counts extra providers, so it is now "
+                "called max_failovers", DeprecationWarning, stacklevel=2)
+            max_failovers = max_retries
+        if isinstance(max_failovers, bool) or not isinstance(max_failovers, int) or max_failovers < 0:
+            name = "max_retries" if max_retries is not None else "max_failovers"
+            raise ValueError(f"{name} must be an integer >= 0, got {max_failovers!r}")
         if not health_check_interval > 0:
             raise ValueError(f"health_check_interval must be > 0 seconds, got {health_check_interval!r}")
-        self.strategy = parse_strategy(strategy)
+        self._strategy: Strategy = (
+            strategy if isinstance(strategy, Strategy) else make_strategy(strategy, rng))
+        self.strategy: RoutingStrategy | Strategy = self._strategy.kind or self._strategy
+        """The built-in strategy's enum member, or the ``Strategy`` object given."""
         self.health_check_interval = float(health_check_interval)
         self.enable_circuit_breaker = enable_circuit_breaker
         self.circuit_breaker_threshold = circuit_breaker_threshold
         self.circuit_breaker_timeout = circuit_breaker_timeout
-        self.max_retries = max_retries
+        self.max_failovers = max_failovers
         self.health_check_timeout = health_check_timeout
         if isinstance(same_provider_retries, bool) or not isinstance(same_provider_retries, int) \
                 or same_provider_retries < 0:
@@ -95,15 +107,18 @@ class LLMRouter:
         """``store(provider name, threshold, timeout)``: where breaker state lives (shared by replicas)."""
         self._clock = clock
         self._sleep = sleep
-        self._strategy: Strategy = make_strategy(self.strategy, rng)
         self._entries: list[RouteEntry] = []
         self._by_name: dict[str, RouteEntry] = {}
         self._monitor: asyncio.Task[None] | None = None
-        self._total = self._succeeded = self._failed = self._cancelled = self._failovers = 0
-        self._cost_nanos = 0
-        """Total spend in nano-dollars: exact integer sums, no ``Decimal`` per call."""
+        self.stats = RouterStats()
+        """Totals over every call; ``get_metrics()['global']`` reports them."""
         self.breaker_transitions: list[tuple[str, Transition]] = []
         """Every breaker state change, as (provider name, transition), oldest first."""
+
+    @property
+    def max_retries(self) -> int:
+        """Deprecated name of :attr:`max_failovers` (the original API's)."""
+        return self.max_failovers
 
     # -- registration ------------------------------------------------------------------
     def register_provider(self, name: str, provider: BaseLLMProvider, priority: int = 1) -> None:
@@ -142,14 +157,9 @@ class LLMRouter:
         return self._by_name[name].breaker
 
     def _chain(self, request: GenerationRequest) -> FailoverChain:
-        return FailoverChain(self._plan(request), self.max_retries, request.timeout, self._clock,
-                             self.same_provider_retries, self._retry_backoff, self._rng)
-
-    def _next(self, chain: FailoverChain) -> tuple[RouteEntry, BreakerTicket | None] | None:
-        step = chain.next()
-        if step is not None and chain.attempts > 1 and not chain.retrying:
-            self._failovers += 1
-        return step
+        return FailoverChain(self._plan(request), self.max_failovers, request.timeout, self._clock,
+                             self._sleep, self.stats, self.same_provider_retries, self._retry_backoff,
+                             self._rng)
 
     def _plan(self, request: GenerationRequest) -> list[RouteEntry]:
         entries = self._entries
@@ -183,13 +193,13 @@ class LLMRouter:
     # -- calls -----------------------------------------------------------------------
     async def generate(self, request: GenerationRequest) -> GenerationResponse:
         """The first success along the strategy's order; ``.provider`` is the registered name."""
-        self._total += 1
+        self.stats.total += 1
         try:
             chain = self._chain(request)
         except ProviderError:
-            self._failed += 1
+            self.stats.failed += 1
             raise
-        while (step := self._next(chain)) is not None:
+        while (step := chain.next()) is not None:
             entry, ticket = step
             started = self._clock()
             left = chain.remaining()
@@ -199,47 +209,19 @@ class LLMRouter:
                 else:
                     response = await within(entry.provider.generate(request), left)
             except asyncio.CancelledError:
-                self._cancelled += 1
-                if ticket is not None:
-                    ticket.release()
+                chain.cancelled(ticket)
                 raise
             except Exception as raw:
-                final = self._attempt_failed(chain, entry, ticket, raw)
-                if final is raw:
-                    raise
-                if isinstance(final, Exception):
-                    raise final from raw
-                if final is not None:
-                    await self._sleep(final)
+                decision = chain.attempt_failed(entry, ticket, raw)
+                if isinstance(decision, GiveUp):
+                    decision.raise_from(raw)
+                if isinstance(decision, RetrySame):
+                    await self._sleep(decision.wait)
                 continue
-            if ticket is not None:
-                ticket.success()
-            self._record_success(entry, started, response.usage)
+            chain.succeeded(entry, ticket, started, response.usage)
             response.provider = entry.name
             return response
-        self._failed += 1
         raise chain.exhausted()
-
-    def _attempt_failed(self, chain: FailoverChain, entry: RouteEntry, ticket: BreakerTicket | None,
-                        raw: Exception) -> Exception | float | None:
-        """Book a failed attempt: the exception to raise now, seconds to wait before the same
-        provider again, or None to fail over."""
-        error, cut = chain.normalise(raw, entry)
-        if not isinstance(error, ProviderError) and decide(error) is Verdict.RETURN:
-            # A bug in a provider is not an outage: surface it unchanged, no verdict.
-            entry.errors[type(error).__name__] += 1
-            if ticket is not None:
-                ticket.release()
-            final: Exception | float | None = error
-        else:
-            final = chain.failed(entry, ticket, error, cut)
-        if isinstance(final, Exception):
-            self._failed += 1
-        return final
-
-    def _record_success(self, entry: RouteEntry, started: float, usage: TokenUsage | None) -> None:
-        self._cost_nanos += entry.succeeded((self._clock() - started) * 1000.0, usage)
-        self._succeeded += 1
 
     async def stream(
         self, request: GenerationRequest, *, before_continuation: ContinuationHook | None = None
@@ -250,13 +232,13 @@ class LLMRouter:
         continuation attempt (e.g. to reserve its extra cost against a hard budget); if it
         raises, the continuation is not attempted and the stream ends with
         ``StreamInterruptedError`` (see stream_call.py)."""
-        self._total += 1
+        self.stats.total += 1
         try:
             chain = self._chain(request)
         except ProviderError:
-            self._failed += 1
+            self.stats.failed += 1
             raise
-        relay = StreamCall(self, chain, request, before_continuation).run()
+        relay = StreamCall(chain, request, before_continuation, self.continue_on_failure).run()
         async with contextlib.aclosing(relay):
             async for chunk in relay:
                 yield chunk
@@ -331,7 +313,7 @@ class LLMRouter:
                 "total_requests": e.attempts,
                 "success_rate": 100.0 * e.successes / e.attempts if e.attempts else 0.0,
                 "avg_latency_ms": e.latency_total_ms / e.successes if e.successes else 0.0,
-                "total_cost_usd": e.cost_nanos / 1e9,
+                "total_cost_usd": nanos_to_usd(e.cost_nanos),
                 "circuit_breaker_state": (breaker.state if breaker else CircuitState.CLOSED).value,
                 "successful_requests": e.successes,
                 "failed_requests": e.failures,
@@ -341,15 +323,16 @@ class LLMRouter:
                 "latency_ewma_ms": e.latency_ewma_ms,
                 "circuit_breaker_opened": breaker.transition_counts[CircuitState.OPEN] if breaker else 0,
             }
+        stats = self.stats
         return {
             "global": {
-                "total_requests": self._total,
-                "successful_requests": self._succeeded,
-                "failed_requests": self._failed,
-                "failover_count": self._failovers,
-                "total_cost_usd": self._cost_nanos / 1e9,
-                "cancelled_requests": self._cancelled,
-                "strategy": self.strategy.value,
+                "total_requests": stats.total,
+                "successful_requests": stats.succeeded,
+                "failed_requests": stats.failed,
+                "failover_count": stats.failovers,
+                "total_cost_usd": nanos_to_usd(stats.cost_nanos),
+                "cancelled_requests": stats.cancelled,
+                "strategy": self._strategy.name,
             },
             "providers": providers,
         }

@@ -30,6 +30,13 @@ Jitter = Literal["equal", "full", "none"]
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
+    """Exponential backoff: ``base_delay * 2**n`` capped at ``max_delay``, with jitter.
+
+    A small immutable policy (tenacity's ``wait_exponential`` is the model): the
+    randomness comes from the ``random.Random`` the caller passes to :meth:`delay`,
+    so tests choose it. Providers use one through :class:`RetryPolicy`; the router's
+    ``retry_backoff`` is one for same-provider retries."""
+
     base_delay: float = 1.0
     max_delay: float = 8.0
     jitter: Jitter = "equal"

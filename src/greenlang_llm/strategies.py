@@ -16,6 +16,10 @@ per-route one in the gateway) never touches failover, breakers or metrics.
 - ROUND_ROBIN: one counter per router, advanced synchronously per call, so the
   spread is exact under any concurrency (1,000 calls over 3 → 334/333/333).
 - RANDOM: a shuffle with the injected ``random.Random``.
+
+A strategy of your own is a :class:`Strategy` (implement ``order``) or a
+:class:`PerTierStrategy` (implement ``order_tier``), given to
+``LLMRouter(strategy=...)`` as an object.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ __all__ = [
     "Candidate",
     "LeastCost",
     "LeastLatency",
+    "PerTierStrategy",
     "Priority",
     "Random",
     "RoundRobin",
@@ -100,14 +105,31 @@ C = TypeVar("C", bound=Candidate)
 
 
 class Strategy(abc.ABC):
-    kind: RoutingStrategy
+    """Orders the candidates of one call; the router walks that order on failover."""
+
+    kind: RoutingStrategy | None = None
+    """The built-in strategy this is, or None for one of your own."""
+
+    @property
+    def name(self) -> str:
+        """What metrics report as the router's strategy: the built-in's value, else the class name."""
+        return self.kind.value if self.kind is not None else type(self).__name__
+
+    @abc.abstractmethod
+    def order(self, tiers: Sequence[Sequence[C]], request: GenerationRequest) -> list[C]:
+        """All candidates, tier by tier (healthy first, then last resorts), in this strategy's order.
+
+        Return a new list; never drop a candidate the router handed over."""
+
+
+class PerTierStrategy(Strategy):
+    """A strategy that orders each tier on its own (every built-in but ROUND_ROBIN)."""
 
     def order(self, tiers: Sequence[Sequence[C]], request: GenerationRequest) -> list[C]:
-        """All candidates, tier by tier, each tier in this strategy's order."""
         out: list[C] | None = None
         for tier in tiers:
             if tier:
-                ordered = self._order_tier(tier, request)
+                ordered = self.order_tier(tier, request)
                 if out is None:
                     out = ordered  # the usual call has one tier: its ordered list is the answer
                 else:
@@ -115,21 +137,22 @@ class Strategy(abc.ABC):
         return [] if out is None else out
 
     @abc.abstractmethod
-    def _order_tier(self, tier: Sequence[C], request: GenerationRequest) -> list[C]: ...
+    def order_tier(self, tier: Sequence[C], request: GenerationRequest) -> list[C]:
+        """One tier's candidates in this strategy's order (a new list)."""
 
 
 _BY_PRIORITY = operator.attrgetter("priority", "order")
 """(priority, registration order): one C call per candidate, no lambda made per call."""
 
 
-class Priority(Strategy):
+class Priority(PerTierStrategy):
     kind = RoutingStrategy.PRIORITY
 
-    def _order_tier(self, tier: Sequence[C], request: GenerationRequest) -> list[C]:
+    def order_tier(self, tier: Sequence[C], request: GenerationRequest) -> list[C]:
         return sorted(tier, key=_BY_PRIORITY)
 
 
-class LeastCost(Strategy):
+class LeastCost(PerTierStrategy):
     kind = RoutingStrategy.LEAST_COST
 
     def _cost(self, candidate: Candidate, request: GenerationRequest) -> float:
@@ -140,14 +163,14 @@ class LeastCost(Strategy):
             return math.inf
         return cost if math.isfinite(cost) else math.inf
 
-    def _order_tier(self, tier: Sequence[C], request: GenerationRequest) -> list[C]:
+    def order_tier(self, tier: Sequence[C], request: GenerationRequest) -> list[C]:
         return sorted(tier, key=lambda c: (self._cost(c, request), c.priority, c.order))
 
 
-class LeastLatency(Strategy):
+class LeastLatency(PerTierStrategy):
     kind = RoutingStrategy.LEAST_LATENCY
 
-    def _order_tier(self, tier: Sequence[C], request: GenerationRequest) -> list[C]:
+    def order_tier(self, tier: Sequence[C], request: GenerationRequest) -> list[C]:
         def key(c: C) -> tuple[bool, float, int, int]:
             ewma = c.latency_ewma_ms
             return (ewma is not None, ewma or 0.0, c.priority, c.order)
@@ -156,6 +179,8 @@ class LeastLatency(Strategy):
 
 
 class RoundRobin(Strategy):
+    """One turn per call, shared by the tiers (so it is not a per-tier strategy)."""
+
     kind = RoutingStrategy.ROUND_ROBIN
 
     def __init__(self) -> None:
@@ -171,17 +196,14 @@ class RoundRobin(Strategy):
                 out.extend(ring[start:] + ring[:start])
         return out
 
-    def _order_tier(self, tier: Sequence[C], request: GenerationRequest) -> list[C]:
-        raise NotImplementedError  # order() is overridden: one turn per call, shared by tiers
 
-
-class Random(Strategy):
+class Random(PerTierStrategy):
     kind = RoutingStrategy.RANDOM
 
     def __init__(self, rng: random.Random | None = None) -> None:
         self.rng = rng or random.Random()
 
-    def _order_tier(self, tier: Sequence[C], request: GenerationRequest) -> list[C]:
+    def order_tier(self, tier: Sequence[C], request: GenerationRequest) -> list[C]:
         shuffled = list(tier)
         self.rng.shuffle(shuffled)
         return shuffled

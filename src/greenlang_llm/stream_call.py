@@ -47,17 +47,16 @@ from ._errors import (
     ContextWindowExceededError,
     InvalidRequestError,
     NotFoundError,
-    ProviderError,
     StreamInterruptedError,
 )
-from ._types import GenerationRequest, StreamChunk, TokenUsage
+from ._types import GenerationRequest, StreamChunk, TokenUsage, UsagePart
 from .circuit_breaker import BreakerTicket
-from .continuation import Seam, UsagePart, combine, estimate_part, prefill_request
-from .failover import FailoverChain, RouteEntry, Verdict, decide, nanos, within
+from .continuation import Seam, combine, estimate_part, prefill_request
+from .failover import FailoverChain, GiveUp, RetrySame, within
 from .providers.base_provider import billed_as
+from .router_stats import RouteEntry
 
 if TYPE_CHECKING:
-    from .llm_router import LLMRouter
     from .providers.base_provider import BaseLLMProvider
 
 __all__ = ["ContinuationHook", "StreamCall"]
@@ -79,19 +78,23 @@ def _is_prefill_rejection(error: BaseException) -> bool:
 
 
 class StreamCall:
-    """The state of one ``router.stream`` call; :meth:`run` is the caller's generator."""
+    """The state of one ``router.stream`` call; :meth:`run` is the caller's generator.
+
+    It talks to the router only through ``chain`` (the call's walk, which books every
+    attempt and decides after each failure), so a stream and ``generate`` share one
+    decision path. ``continue_on_failure`` is the router's setting of that name."""
 
     def __init__(
         self,
-        router: LLMRouter,
         chain: FailoverChain,
         request: GenerationRequest,
         before_continuation: ContinuationHook | None = None,
+        continue_on_failure: bool = True,
     ) -> None:
-        self.router = router
         self.chain = chain
         self.request = request
         self.before_continuation = before_continuation
+        self.continue_on_failure = continue_on_failure
         self.delivered: list[str] = []
         """Text the caller has received, across every upstream call."""
         self.parts: list[UsagePart] = []
@@ -103,9 +106,9 @@ class StreamCall:
         """Seconds to sleep before the chain's next step (a same-provider retry)."""
 
     async def run(self) -> AsyncGenerator[StreamChunk, None]:
-        router, chain = self.router, self.chain
+        chain = self.chain
         upstream_request = self.request
-        while (step := router._next(chain)) is not None:
+        while (step := chain.next()) is not None:
             entry, ticket = step
             if self.cut is not None and self.before_continuation is not None:
                 await self._consult(entry, ticket, upstream_request)
@@ -118,26 +121,26 @@ class StreamCall:
             if self.finished:
                 return
             if self.wait is not None:
-                await router._sleep(self.wait)
+                await chain.sleep(self.wait)
             if self.cut is not None:
                 text = "".join(self.delivered)
                 used = sum(p.usage.output_tokens for p in self.parts)
                 upstream_request = prefill_request(self.request, text, used)
                 chain.skip = _refuses_prefill
-        router._failed += 1
         if self.cut is None:
             raise chain.exhausted()
+        chain.gave_up()
         raise self._interrupted()
 
     async def _attempt(
         self, entry: RouteEntry, ticket: BreakerTicket | None, upstream_request: GenerationRequest
     ) -> AsyncGenerator[StreamChunk, None]:
         """One upstream call; sets ``finished`` / ``wait`` / ``cut`` for :meth:`run`, or raises."""
-        router, chain = self.router, self.chain
+        chain = self.chain
         self.wait = None
         continuing = self.cut is not None
         seam = Seam("".join(self.delivered)) if continuing else None
-        started = router._clock()
+        started = chain.clock()
         upstream = entry.provider.stream(upstream_request)
         produced: list[str] = []  # this call's raw text, for its usage if it breaks
         sent = False  # did anything of this call reach the caller?
@@ -181,9 +184,7 @@ class StreamCall:
             settled = True
         except asyncio.CancelledError:
             settled = True
-            router._cancelled += 1
-            if ticket is not None:
-                ticket.release()
+            chain.cancelled(ticket)
             raise
         except Exception as raw:
             settled = closed = True
@@ -194,12 +195,8 @@ class StreamCall:
             if not closed:
                 await _aclose(upstream)
             if not settled:  # the caller stopped reading: no verdict on the provider
-                router._cancelled += 1
-                if ticket is not None:
-                    ticket.release()
-        if ticket is not None:
-            ticket.success()
-        router._record_success(entry, started, usage)
+                chain.cancelled(ticket)
+        chain.succeeded(entry, ticket, started, usage)
         self.finished = True
 
     def _failed(
@@ -213,7 +210,7 @@ class StreamCall:
         sent: bool,
         continuing: bool,
     ) -> None:
-        router, chain = self.router, self.chain
+        chain = self.chain
         if produced:  # a broken call still used tokens: book them to this provider
             try:
                 prompt: int | None = entry.provider.count_tokens(upstream_request)
@@ -222,41 +219,31 @@ class StreamCall:
             # priced under the id its finished calls are billed under (a custom provider_name)
             part = estimate_part(billed_as(entry.provider), model, upstream_request, produced, prompt)
             self.parts.append(UsagePart(entry.name, model, part))
-            if part.total_cost_usd:
-                cost = nanos(part.total_cost_usd)
-                entry.cost_nanos += cost
-                router._cost_nanos += cost
+            chain.book_cost(entry, part.total_cost_usd)
         if continuing and not sent and _is_prefill_rejection(raw):
-            entry.rejects_prefill = True  # learned; its 400 is never the caller's error
-            entry.errors["PrefillRejected"] += 1
-            chain.errors.append((entry.name, raw))
-            if ticket is not None:
-                ticket.release()
+            chain.prefill_rejected(entry, ticket, raw)  # its 400 is never the caller's error
             return
         if not self.delivered:  # still inside the failover window: the table decides
-            final = router._attempt_failed(chain, entry, ticket, raw)
-            if final is raw:
-                raise raw
-            if isinstance(final, Exception):
-                raise final from raw
-            self.wait = final
+            decision = chain.attempt_failed(entry, ticket, raw)
+            if isinstance(decision, GiveUp):
+                decision.raise_from(raw)
+            self.wait = decision.wait if isinstance(decision, RetrySame) else None
             return
-        error, cut = chain.normalise(raw, entry)
-        chain.charge(entry, ticket, error, cut)
-        if not isinstance(error, ProviderError) and decide(error) is Verdict.RETURN:
-            router._failed += 1
-            raise error  # a bug in a provider is not hidden by a continuation
+        decision = chain.attempt_failed(entry, ticket, raw, delivered=True)
+        if isinstance(decision, GiveUp) and decision.bug:
+            chain.gave_up()
+            raise decision.error  # a bug in a provider is not hidden by a continuation
         if self.cut is None:
-            self.cut = error
+            self.cut = decision.error
         if continuing and not sent:
             # a continuation that never produced: whatever its reason (an outage, a key this
             # provider rejects), the next candidate may still finish; only a policy refusal stops
-            if isinstance(error, ContentPolicyError):
-                router._failed += 1
+            if isinstance(decision.error, ContentPolicyError):
+                chain.gave_up()
                 raise self._interrupted() from raw
             return
-        if not router.continue_on_failure or decide(error) is Verdict.RETURN:
-            router._failed += 1
+        if not self.continue_on_failure or isinstance(decision, GiveUp):
+            chain.gave_up()
             raise self._interrupted() from raw
         # else: run() continues on the next candidate with a prefill
 
@@ -271,12 +258,10 @@ class StreamCall:
             if inspect.isawaitable(result):
                 await result
         except BaseException as refusal:
-            entry.attempts -= 1  # no call was made: not an attempt, no verdict on the provider
-            if ticket is not None:
-                ticket.release()
+            self.chain.not_attempted(entry, ticket)  # no call was made: no verdict on the provider
             if not isinstance(refusal, Exception):
                 raise  # cancelled while the hook waited
-            self.router._failed += 1
+            self.chain.gave_up()
             raise self._refused(entry, refusal) from refusal
 
     def _refused(self, entry: RouteEntry, refusal: Exception) -> StreamInterruptedError:

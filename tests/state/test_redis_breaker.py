@@ -116,9 +116,8 @@ def test_outage_falls_back_to_a_local_breaker(
 
 
 async def test_routers_in_two_replicas_share_the_breaker(redis_client: Any, prefix: str) -> None:
-    from greenlang_llm import GenerationRequest, LLMRouter
+    from greenlang_llm import AllCircuitsOpenError, GenerationRequest, LLMRouter
     from greenlang_llm._errors import AllProvidersFailedError
-    from greenlang_llm.failover import AllCircuitsOpenError
     from greenlang_llm.providers.fake import FakeProvider
 
     factory = redis_breaker_factory(redis_client, prefix, sync_interval=0.0)
