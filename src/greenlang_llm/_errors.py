@@ -31,12 +31,9 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
-
-if TYPE_CHECKING:
-    from ._types import UsagePart
 
 __all__ = [
     "AllCircuitsOpenError",
@@ -139,9 +136,11 @@ class ProviderConnectionError(ServiceUnavailableError):
 class StreamInterruptedError(ServiceUnavailableError):
     """A stream failed after it started; the text already delivered is kept.
 
-    ``usage_parts`` lists the upstream calls the stream made before it failed (the router
-    fills it when a cut stream could not be continued to its end), so a ledger can book
-    each call's tokens to the provider that produced them; empty when nothing is known.
+    ``usage_parts`` lists the upstream calls the stream made before it failed, as
+    ``UsagePart`` objects (the router fills it when a cut stream could not be continued
+    to its end), so a ledger can book each call's tokens to the provider that produced
+    them; empty when nothing is known. (Typed ``list[Any]`` here: ``UsagePart`` lives in
+    ``_types``, which imports this module.)
     """
 
     def __init__(
@@ -154,7 +153,7 @@ class StreamInterruptedError(ServiceUnavailableError):
     ) -> None:
         super().__init__(message, retryable, provider, status_code)
         self.partial_text = partial_text
-        self.usage_parts: list[UsagePart] = []
+        self.usage_parts: list[Any] = []
 
 
 class CircuitBreakerOpenError(ProviderError):
