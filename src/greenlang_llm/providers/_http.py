@@ -30,7 +30,7 @@ import os
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, Unpack
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -50,9 +50,9 @@ from .._types import GenerationRequest, GenerationResponse, ProviderHealth, Stre
 from ..retry import Backoff, RetryPolicy, _asyncio_sleep
 from ._stream_reader import SSEReader, WireStreamParser
 from .base_provider import BaseLLMProvider
+from .http_options import HttpOptions, check_option_names
 
 if TYPE_CHECKING:
-    from ..rate_limiter import RateLimiter
     from ..wire._common import ParsedResponse
 
 __all__ = ["LOOPBACK_ENV", "HttpProvider", "Secret", "check_base_url", "is_loopback_host"]
@@ -148,18 +148,17 @@ class HttpProvider(BaseLLMProvider):
         timeout: float = 60.0,
         max_connections: int = 100,
         base_url: str | None = None,
-        *,
-        session: aiohttp.ClientSession | None = None,
-        rate_limiter: RateLimiter | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
-        clock: Callable[[], float] | None = None,
-        rng: random.Random | None = None,
-        max_retry_after: float = 60.0,
-        first_token_timeout: float | None = None,
-        idle_timeout: float | None = None,
-        health_timeout: float = 10.0,
-        extra_headers: Mapping[str, str] | None = None,
+        **options: Unpack[HttpOptions],
     ) -> None:
+        """The positional parameters in one order for every HTTP provider (a subclass keeps the
+        order of its public contract and forwards them here); the keyword-only ones are
+        ``HttpOptions``."""
+        check_option_names(type(self).__name__, options)
+        session = options.get("session")
+        clock = options.get("clock") or time.monotonic
+        first_token_timeout = options.get("first_token_timeout")
+        idle_timeout = options.get("idle_timeout")
+        health_timeout = options.get("health_timeout", 10.0)
         if not isinstance(model_id, str) or not model_id:
             raise InvalidRequestError(f"{self.name}: model_id must be a non-empty string")
         for label, value in (("timeout", timeout), ("health_timeout", health_timeout)):
@@ -181,18 +180,17 @@ class HttpProvider(BaseLLMProvider):
         self._session = session
         self._owns_session = session is None
         self._session_loop: asyncio.AbstractEventLoop | None = None
-        self._rate_limiter = rate_limiter
-        clock = clock or time.monotonic
+        self._rate_limiter = options.get("rate_limiter")
         self._clock = clock
         self.retry_policy = RetryPolicy(
             max_retries=max_retries,
             backoff=Backoff(base_delay, max_delay),
-            max_retry_after=max_retry_after,
-            sleep=sleep or _asyncio_sleep,
+            max_retry_after=options.get("max_retry_after", 60.0),
+            sleep=options.get("sleep") or _asyncio_sleep,
             clock=clock,
-            rng=rng or random.Random(),
+            rng=options.get("rng") or random.Random(),
         )
-        self._extra_headers = dict(extra_headers or {})
+        self._extra_headers = dict(options.get("extra_headers") or {})
         self._headers: dict[str, str] | None = None
         self._checked: tuple[str, str] | None = None
         self._timeouts = aiohttp.ClientTimeout(total=self.timeout)
@@ -405,11 +403,6 @@ class HttpProvider(BaseLLMProvider):
     generate_path: ClassVar[str]
     """Path of the generation endpoint below the base URL."""
 
-    @property
-    def display_name(self) -> str:
-        """The name put on responses and used for pricing."""
-        return self.name
-
     def _build_body(self, request: GenerationRequest, stream: bool) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -433,12 +426,12 @@ class HttpProvider(BaseLLMProvider):
             from ..tokens import count_request_tokens, count_text_tokens
 
             return price_usage(
-                self.display_name, self.model_id,
+                self.catalog_id, self.model_id,
                 count_request_tokens(request, self.model_id), count_text_tokens(text, self.model_id),
                 estimated=True,
             )
         return price_usage(
-            self.display_name, self.model_id, reported.input_tokens, reported.output_tokens,
+            self.catalog_id, self.model_id, reported.input_tokens, reported.output_tokens,
             reported.cache_read_tokens, reported.cache_write_tokens,
             cache_write_1h_tokens=min(self._cache_write_1h(raw_usage), reported.cache_write_tokens),
         )
@@ -493,7 +486,7 @@ class HttpProvider(BaseLLMProvider):
         self.last_latency_ms = latency_ms
         return GenerationResponse(
             text=parsed.text,
-            provider=self.display_name,
+            provider=self.catalog_id,
             model_id=parsed.model or self.model_id,
             usage=usage,
             finish_reason=parsed.finish_reason,
@@ -546,7 +539,7 @@ class HttpProvider(BaseLLMProvider):
         reader.watch(self.idle_timeout, None if deadline is None else loop_now + deadline - self._clock())
         try:
             while text is not None:
-                yield StreamChunk(text, provider=self.display_name, model_id=self.model_id)
+                yield StreamChunk(text, provider=self.catalog_id, model_id=self.model_id)
                 try:
                     text = await reader.next_text()
                 except ProviderError as error:
@@ -561,7 +554,7 @@ class HttpProvider(BaseLLMProvider):
             self._settle(debit, usage)
             yield StreamChunk(
                 "", finish_reason=parsed.finish_reason, usage=usage,
-                provider=self.display_name, model_id=parsed.model or self.model_id,
+                provider=self.catalog_id, model_id=parsed.model or self.model_id,
             )
         finally:
             reader.close()

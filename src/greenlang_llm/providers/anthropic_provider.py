@@ -10,8 +10,8 @@ pool, retries, timeouts and key handling from ``_http``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Unpack
 
 from .._types import GenerationRequest
 from ..wire import anthropic as wire
@@ -19,12 +19,8 @@ from ._http import HttpProvider
 from ._stream_reader import WireStreamParser
 
 if TYPE_CHECKING:
-    import random
-
-    import aiohttp
-
-    from ..rate_limiter import RateLimiter
     from ..wire._common import ParsedResponse
+    from .http_options import HttpOptions
 
 __all__ = ["AnthropicProvider"]
 
@@ -54,23 +50,13 @@ class AnthropicProvider(HttpProvider):
         *,
         max_connections: int = 100,
         api_version: str = API_VERSION,
-        session: aiohttp.ClientSession | None = None,
-        rate_limiter: RateLimiter | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
-        clock: Callable[[], float] | None = None,
-        rng: random.Random | None = None,
-        max_retry_after: float = 60.0,
-        first_token_timeout: float | None = None,
-        idle_timeout: float | None = None,
-        health_timeout: float = 10.0,
-        extra_headers: Mapping[str, str] | None = None,
+        **options: Unpack[HttpOptions],
     ) -> None:
+        """The original package's positional order (``base_url`` 7th); ``options`` are ``HttpOptions``."""
         self.api_version = api_version
         super().__init__(
             model_id, api_key, max_retries, base_delay, max_delay, timeout, max_connections, base_url,
-            session=session, rate_limiter=rate_limiter, sleep=sleep, clock=clock, rng=rng,
-            max_retry_after=max_retry_after, first_token_timeout=first_token_timeout,
-            idle_timeout=idle_timeout, health_timeout=health_timeout, extra_headers=extra_headers,
+            **options,
         )
 
     def _auth_headers(self, key: str) -> dict[str, str]:

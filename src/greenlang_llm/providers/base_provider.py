@@ -67,9 +67,22 @@ class BaseLLMProvider(abc.ABC):
     """One model at one provider. Async context manager; ``close()`` frees the pool."""
 
     name: ClassVar[str] = "custom"
-    """The provider's own name (``anthropic``, ``openai``); also its price-catalog id."""
+    """The provider's own name (``anthropic``, ``openai``): what metrics and errors say."""
 
     model_id: str = ""
+
+    @property
+    def catalog_id(self) -> str:
+        """The price-catalog id this provider's usage is billed under, and the name its responses
+        carry: ``name``, unless a subclass serves one vendor's API under another name (an
+        OpenAI-compatible server's ``provider_name``) and overrides this.
+
+        Declared here, not looked up by attribute name, so every estimate of what a call will
+        cost (``estimate_cost``, a budget's reservation, an interrupted stream's usage) reads the
+        same catalog entry as the bill, for any provider. A property on the class, so a custom
+        provider that never calls ``super().__init__`` has it too.
+        """
+        return self.name
 
     def __init__(self, model_id: str = "", **_: Any) -> None:
         if model_id:
@@ -94,16 +107,12 @@ class BaseLLMProvider(abc.ABC):
         return count_request_tokens(request, self.model_id)
 
     def estimate_cost(self, request: GenerationRequest) -> float:
-        """Worst-case cost in USD: the prompt plus ``max_tokens`` of output.
-
-        Priced under ``display_name`` when the provider has one (an OpenAI-compatible
-        server's ``provider_name``), the id its actual usage is priced under, so the
-        estimate and the bill read the same catalog entry; otherwise under ``name``.
-        """
+        """Worst-case cost in USD: the prompt plus ``max_tokens`` of output, priced under
+        ``catalog_id`` like the provider's actual usage."""
         from ..pricing import estimate_cost_usd
 
         tokens = self.count_tokens(request)
-        return estimate_cost_usd(billed_as(self), self.model_id, tokens, request.max_tokens)
+        return estimate_cost_usd(self.catalog_id, self.model_id, tokens, request.max_tokens)
 
     async def close(self) -> None:
         """Release connections. The default has nothing to release."""
@@ -121,9 +130,5 @@ class BaseLLMProvider(abc.ABC):
 
 
 def billed_as(provider: BaseLLMProvider) -> str:
-    """The catalog id a provider's usage is priced under: its ``display_name`` (an OpenAI-compatible
-    server's ``provider_name``) when it has one, else its ``name``. Every estimate of what a call
-    will cost, or did cost without the provider's own count, uses it, so it reads the same
-    catalog entry as the bill."""
-    name: str = getattr(provider, "display_name", provider.name)
-    return name
+    """``provider.catalog_id``; kept until its last callers ask the provider directly."""
+    return provider.catalog_id

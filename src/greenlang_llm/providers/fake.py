@@ -65,10 +65,15 @@ class FakeProvider(BaseLLMProvider):
         self.output_price_per_1k = Decimal(str(price_per_1k[1]))
         self.healthy = healthy
         self.stream_fail_after = stream_fail_after
-        self.display_name = provider_name or self.name
+        self._catalog_id = provider_name or self.name
         self.calls = 0
         self.requests: list[GenerationRequest] = []
         self.closed = False
+
+    @property
+    def catalog_id(self) -> str:
+        """``fake``, or ``provider_name``: a fake standing in for a priced provider bills as it."""
+        return self._catalog_id
 
     def push(self, *steps: Step) -> None:
         """Append steps to the script."""
@@ -80,7 +85,7 @@ class FakeProvider(BaseLLMProvider):
         step: Step = self.script.popleft() if self.script else self.default_text
         outcome = step(request) if callable(step) else step
         if isinstance(outcome, ProviderError) and outcome.provider is None:
-            outcome.provider = self.display_name
+            outcome.provider = self.catalog_id
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
@@ -115,7 +120,7 @@ class FakeProvider(BaseLLMProvider):
         text = self._next_text(request)
         return GenerationResponse(
             text=text,
-            provider=self.display_name,
+            provider=self.catalog_id,
             model_id=self.model_id,
             usage=self.usage_for(request, text),
             finish_reason="stop",
@@ -131,14 +136,14 @@ class FakeProvider(BaseLLMProvider):
         for i, word in enumerate(words):
             if self.stream_fail_after is not None and i >= self.stream_fail_after:
                 raise StreamInterruptedError(
-                    "fake stream cut", provider=self.display_name, partial_text=" ".join(sent)
+                    "fake stream cut", provider=self.catalog_id, partial_text=" ".join(sent)
                 )
             piece = word if i == 0 else " " + word
             sent.append(word)
             yield StreamChunk(text=piece)
         yield StreamChunk(
             text="", finish_reason="stop", usage=self.usage_for(request, text),
-            provider=self.display_name, model_id=self.model_id,
+            provider=self.catalog_id, model_id=self.model_id,
         )
 
     async def health_check(self) -> ProviderHealth:

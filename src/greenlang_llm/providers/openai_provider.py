@@ -10,8 +10,7 @@ counted locally (``usage.estimated=True``), never billed as $0.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Unpack
 
 from .._types import GenerationRequest
 from ..wire import openai as wire
@@ -19,12 +18,8 @@ from ._http import HttpProvider
 from ._stream_reader import WireStreamParser
 
 if TYPE_CHECKING:
-    import random
-
-    import aiohttp
-
-    from ..rate_limiter import RateLimiter
     from ..wire._common import ParsedResponse
+    from .http_options import HttpOptions
 
 __all__ = ["OpenAIProvider"]
 
@@ -53,30 +48,22 @@ class OpenAIProvider(HttpProvider):
         base_url: str | None = None,
         *,
         provider_name: str | None = None,
-        session: aiohttp.ClientSession | None = None,
-        rate_limiter: RateLimiter | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
-        clock: Callable[[], float] | None = None,
-        rng: random.Random | None = None,
-        max_retry_after: float = 60.0,
-        first_token_timeout: float | None = None,
-        idle_timeout: float | None = None,
-        health_timeout: float = 10.0,
-        extra_headers: Mapping[str, str] | None = None,
         require_done: bool = True,
+        **options: Unpack[HttpOptions],
     ) -> None:
+        """The original package's positional order (``max_connections`` 7th, ``base_url`` 8th);
+        ``options`` are ``HttpOptions``."""
         self._provider_name = provider_name or self.name
         self.require_done = require_done
         super().__init__(
             model_id, api_key, max_retries, base_delay, max_delay, timeout, max_connections, base_url,
-            session=session, rate_limiter=rate_limiter, sleep=sleep, clock=clock, rng=rng,
-            max_retry_after=max_retry_after, first_token_timeout=first_token_timeout,
-            idle_timeout=idle_timeout, health_timeout=health_timeout, extra_headers=extra_headers,
+            **options,
         )
 
     @property
-    def display_name(self) -> str:
-        """``openai``, or the ``provider_name`` of an OpenAI-compatible server."""
+    def catalog_id(self) -> str:
+        """``openai``, or the ``provider_name`` of an OpenAI-compatible server: its responses carry
+        that name and its usage is priced under it."""
         return self._provider_name
 
     def _auth_headers(self, key: str) -> dict[str, str]:
@@ -89,4 +76,4 @@ class OpenAIProvider(HttpProvider):
         return wire.parse_response(raw)
 
     def _new_stream_parser(self) -> WireStreamParser:
-        return wire.StreamParser(provider=self.display_name, require_done=self.require_done)
+        return wire.StreamParser(provider=self.catalog_id, require_done=self.require_done)

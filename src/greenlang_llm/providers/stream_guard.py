@@ -72,7 +72,12 @@ class StreamGuard(BaseLLMProvider):
             f"idle_timeout={self.idle_timeout}, buffer_first_tokens={self.buffer_first_tokens})"
         )
 
-    def __getattr__(self, name: str) -> Any:  # display_name, base_url, ...: the inner provider's
+    @property
+    def catalog_id(self) -> str:
+        """The wrapped provider's: a guarded provider bills as itself."""
+        return self.inner.catalog_id
+
+    def __getattr__(self, name: str) -> Any:  # base_url, max_retries, ...: the inner provider's
         if name == "inner":
             raise AttributeError(name)
         return getattr(self.inner, name)
