@@ -8,6 +8,7 @@ test fires a deadline when it wants. One test runs the class under a real uvicor
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
-from greenlang_llm.gateway.http_guard import GuardedHttpToolsProtocol, guarded_protocol
+from greenlang_llm.gateway.http_guard import GuardedHttpToolsProtocol, guard_supported, guarded_protocol
 
 
 class Timer:
@@ -324,3 +325,20 @@ async def test_a_client_that_half_closes_after_its_request_still_gets_the_answer
     finally:
         server.should_exit = True
         await task
+
+
+def test_the_guard_runs_on_the_installed_uvicorn() -> None:
+    """The suite's other tests exercise the guard: they must not silently test the fallback."""
+    assert guard_supported(), f"uvicorn {uvicorn.__version__} is outside TESTED_UVICORN: test it, then extend"
+
+
+@pytest.mark.parametrize("version", ["0.33.0", "0.99.1", "1.0.0", "not-a-version"])
+def test_an_untested_uvicorn_gets_its_own_protocol_and_a_warning(
+    version: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert not guard_supported(version)
+    with caplog.at_level(logging.WARNING, logger="greenlang_llm.gateway.http_guard"):
+        chosen = guarded_protocol(**LIMITS, version=version)  # type: ignore[arg-type]
+    assert chosen == "httptools"
+    assert version in caplog.text
+    assert "bodies are still bounded" in caplog.text

@@ -14,13 +14,9 @@ from greenlang_llm._errors import ProviderConnectionError, ProviderError
 from greenlang_llm._types import GenerationRequest, GenerationResponse, ProviderHealth, StreamChunk
 from greenlang_llm.cost_tracker import CostTracker
 from greenlang_llm.gateway.config import parse_config
-from greenlang_llm.gateway.service import (
-    GatewayError,
-    GatewayService,
-    Target,
-    _prompt_byte_bound,
-    build_provider,
-)
+from greenlang_llm.gateway.service import GatewayError, GatewayService
+from greenlang_llm.gateway.targets import Target, build_provider
+from greenlang_llm.gateway.worst_case import prompt_byte_bound
 from greenlang_llm.pricing import clear_price_overrides, estimate_cost_usd, price_usage, set_price_override
 from greenlang_llm.providers import OpenAIProvider
 from greenlang_llm.providers.base_provider import BaseLLMProvider
@@ -60,12 +56,12 @@ def _service(limit: float) -> tuple[GatewayService, dict[str, PricedProvider]]:
 def test_byte_bound_is_at_least_the_token_count() -> None:
     for text in ("hello", "ünïcødé " * 50, "a" * 3000, "日本語のテキスト" * 40, "\n\t{}[]" * 100):
         request = GenerationRequest(messages=[{"role": "user", "content": text}], system="be brief")
-        bound = _prompt_byte_bound(request)
+        bound = prompt_byte_bound(request)
         assert bound is not None
         for model in ("gpt-4o-mini", "gpt-4", "claude-3-5-haiku-20241022", "claude-sonnet-4-6"):
             assert bound >= count_request_tokens(request, model), model
     image = GenerationRequest(messages=[{"role": "user", "content": [{"type": "image", "source": {}}]}])
-    assert _prompt_byte_bound(image) is None
+    assert prompt_byte_bound(image) is None
 
 
 async def test_tenant_near_its_limit_is_admitted_on_the_exact_count() -> None:
@@ -73,7 +69,7 @@ async def test_tenant_near_its_limit_is_admitted_on_the_exact_count() -> None:
     request = GenerationRequest(messages=[{"role": "user", "content": prompt}], max_tokens=10)
     provider = PricedProvider()
     exact = estimate_cost_usd("openai", "gpt-4o-mini", provider.count_tokens(request), 10)
-    loose = estimate_cost_usd("openai", "gpt-4o-mini", _prompt_byte_bound(request) or 0, 10)
+    loose = estimate_cost_usd("openai", "gpt-4o-mini", prompt_byte_bound(request) or 0, 10)
     assert loose > 2 * exact
     service, _ = _service(limit=(exact + loose) / 2)
     key = service.keys.lookup(ENV["ACME_KEY"])
@@ -388,7 +384,7 @@ async def test_the_quick_worst_case_prices_a_custom_provider_name_as_its_bill() 
         key = service.keys.lookup(ENV["ACME_KEY"])
         assert key is not None
         request = GenerationRequest(prompt="price me", max_tokens=100)
-        bound = _prompt_byte_bound(request)
+        bound = prompt_byte_bound(request)
         assert bound is not None
         reservation = service.reserve(key, target, request)
         assert reservation is not None

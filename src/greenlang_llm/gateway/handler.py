@@ -1,28 +1,30 @@
 """One completion request over HTTP, for either API: the shared skeleton of both routes.
 
-A ``Dialect`` (``routes_openai``, ``routes_anthropic``) supplies the four
+This module only speaks HTTP: auth, body limits, parsing through the dialect,
+headers, rendering replies and stream frames, the HTTP layer's metrics and error
+responses. What a request does — budget, routing, continuation, ledger — is
+``GatewayService``'s (``service.py``), for plain and streamed requests alike. A
+``Dialect`` (``routes_openai``, ``routes_anthropic``) supplies the four
 API-specific pieces: parse a body, render a reply, build a stream writer, and
-the API's name for error shapes. Everything else — auth, body limits, budget,
-routing, streaming, ledger — is the same code for both, so the two APIs cannot
-drift apart. Responses are minimal ASGI callables with precomputed header
-bytes: a completion is the hot path and Starlette's generic ``Response`` does
-more work than we need here.
+the API's name for error shapes; everything else is the same code for both, so
+the two APIs cannot drift apart. Responses are minimal ASGI callables with
+precomputed header bytes: a completion is the hot path and Starlette's generic
+``Response`` does more work than we need here.
 
-Streaming: the first chunk is pulled *before* the response starts, so every
-failure up to the first byte (including failover inside the router) still
-becomes a proper HTTP error; after that, a failure ends the stream with the
-API's own error event, never with a clean finish. A client that disconnects
-cancels the upstream call at once, and the tokens it was sent are recorded.
+Streaming: ``GatewayService.open_stream`` pulls the first chunk *before* the
+response starts, so every failure up to the first byte (including failover
+inside the router) still becomes a proper HTTP error; after that, a failure ends
+the stream with the API's own error event, never with a clean finish. A client
+that disconnects cancels the upstream call at once, and the tokens it was sent
+are recorded (``StreamRelay``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
@@ -30,8 +32,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from .._errors import BudgetExceededError, InvalidRequestError, ProviderError, StreamInterruptedError
-from .._types import GenerationRequest, GenerationResponse, StreamChunk, TokenUsage
-from ..continuation import UsagePart, combine
+from .._types import GenerationRequest, GenerationResponse, TokenUsage
 from ..wire._common import RequestOptions
 from .errors import (
     ANTHROPIC,
@@ -46,12 +47,13 @@ from .errors import (
     unauthorized,
 )
 from .keys import VirtualKey, extract_key
-from .service import GatewayError, GatewayService, Target, budget_exhausted_message, new_request_id
+from .service import GatewayError, GatewayService, OpenStream, new_request_id
+from .worst_case import budget_exhausted_message
 
 if TYPE_CHECKING:
-    from ..cost_tracker import Reservation
     from ..providers.base_provider import BaseLLMProvider
-    from .continuation_budget import ContinuationBudget
+    from .metrics import Metrics
+    from .targets import Target
 
 __all__ = ["Dialect", "RawResponse", "StreamRelay", "authenticate", "handle_completion", "read_body"]
 
@@ -99,26 +101,43 @@ class RawResponse:
 
 
 class StreamRelay:
-    """Sends SSE frames as they come; a client disconnect cancels the producer at once.
+    """A started stream as an ASGI response: each chunk is rendered with the dialect's writer and sent.
 
-    Each frame is sent the moment the producer yields it. Frames that come together
-    still leave together: an upstream read carrying many deltas is one frame already
-    (``providers/_stream_reader.py``), and what the response writes in one event-loop
-    turn leaves in one ``send()`` under ``greenlang-llm serve`` (``write_coalescing.py``).
-    A watcher task waits for the client's disconnect and cancels this one, so an abandoned
-    stream stops its upstream call at once and the producer's cleanup (ledger entry,
-    upstream close) runs.
+    Chunks are pulled straight from the service's ``OpenStream`` (no generator layer between)
+    and each frame is sent the moment its chunk arrives. Frames that come together still leave
+    together: an upstream read carrying many deltas is one chunk already
+    (``providers/_stream_reader.py``), and what the response writes in one event-loop turn
+    leaves in one ``send()`` under ``greenlang-llm serve`` (``write_coalescing.py``).
+
+    A failure after the first byte ends the stream with the API's own error event, never
+    with a clean finish. A watcher task waits for the client's disconnect and cancels this
+    one, so an abandoned stream stops its upstream call at once. Whatever happened, the
+    stream is closed (which books the request) and the request's metrics are recorded before
+    the response's last message, so a client that saw the end finds its ledger entry queued.
     """
 
-    __slots__ = ("first", "frames", "headers")
+    __slots__ = ("api", "first", "headers", "metrics", "started", "stream", "timed", "writer")
 
     def __init__(
-        self, frames: AsyncIterator[bytes], headers: list[tuple[bytes, bytes]], first: bytes = b""
+        self,
+        stream: OpenStream,
+        writer: Writer,
+        headers: list[tuple[bytes, bytes]],
+        first: bytes,
+        metrics: Metrics,
+        api: str,
+        started: float,
     ) -> None:
-        self.frames = frames
+        self.stream = stream
+        self.writer = writer
         self.headers = headers
         self.first = first
-        """Already taken from ``frames`` (so the producer has started and its cleanup will run)."""
+        """The first frame (the writer's start and the first chunk), rendered before the response."""
+        self.metrics = metrics
+        self.api = api
+        self.started = started
+        self.timed = bool(first)
+        """Time to first byte observed (when the first frame is not empty, before the response)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         task = asyncio.current_task()
@@ -134,14 +153,38 @@ class StreamRelay:
                         task.cancel()
                     return
 
+        stream = self.stream
+        status = 200
+        booked = False
         watcher = asyncio.create_task(watch())
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.headers})
             if self.first:
                 await send({"type": "http.response.body", "body": self.first, "more_body": True})
-            async for frame in self.frames:
-                await send({"type": "http.response.body", "body": frame, "more_body": True})
+            writer = self.writer
+            while True:
+                try:
+                    chunk = await stream.__anext__()
+                    out = writer.delta(chunk.text) if chunk.text else b""
+                except StopAsyncIteration:
+                    try:  # under durable_replies the final event waits for a durable record
+                        usage = await stream.finish()
+                        last = writer.finish(stream.finish_reason, usage)
+                    except Exception as exc:
+                        status, last = self._error(exc)
+                    break
+                except Exception as exc:
+                    status, last = self._error(exc)
+                    break
+                if out:
+                    if not self.timed:
+                        self.metrics.ttfb.observe((self.api,), time.perf_counter() - self.started)
+                        self.timed = True
+                    await send({"type": "http.response.body", "body": out, "more_body": True})
+            await send({"type": "http.response.body", "body": last, "more_body": True})
             state["done"] = True
+            booked = True
+            await self._end(status)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not state["gone"]:
@@ -152,8 +195,23 @@ class StreamRelay:
         finally:
             state["done"] = True
             watcher.cancel()
-            with contextlib.suppress(BaseException):
-                await self.frames.aclose()  # type: ignore[attr-defined]
+            if not booked:
+                await self._end(status)
+
+    def _error(self, exc: Exception) -> tuple[int, bytes]:
+        """The status and the error event ending a started stream."""
+        err = exc.error if isinstance(exc, GatewayError) else _stream_error(exc)
+        self.metrics.record_error(self.api, err.kind)
+        logger.info("stream %s ended by upstream error: %s", self.stream.request_id, type(exc).__name__)
+        return err.status, stream_error_frame(self.api, err)
+
+    async def _end(self, status: int) -> None:
+        """Close the stream (books the request, once) and record the request's metrics."""
+        metrics = self.metrics
+        metrics.in_flight -= 1
+        await self.stream.close()
+        metrics.record_request(self.api, self.stream.route, self.stream.provider_name, status)
+        metrics.latency.observe((self.api, "true"), time.perf_counter() - self.started)
 
 
 async def read_body(request: Request, limit: int, within: float | None = None) -> bytes:
@@ -275,46 +333,6 @@ async def handle_completion(request: Request, dialect: Dialect) -> Any:
         metrics.in_flight -= 1
 
 
-async def _settle_parts(
-    service: GatewayService,
-    reservation: Reservation | None,
-    key: VirtualKey,
-    usage: TokenUsage | None,
-    provider: str,
-    model: str,
-    request_id: str,
-    durable: bool = False,
-    budget: ContinuationBudget | None = None,
-) -> None:
-    """One ledger record per upstream call of a continued stream (``usage.parts``), else one record.
-
-    The first call keeps the request id; a continuation's record is ``<request id>.2``, ``.3``, ...
-    (the ledger keys idempotent writes by request id). The reservation goes with the last record,
-    and so do the continuations' extra reservations (``budget``): queued right behind it, each is
-    freed once, only after every record of the request is durable.
-    """
-    parts: list[UsagePart] = []
-    if usage is not None:
-        parts = list(getattr(usage, "parts", None) or [UsagePart(provider, model, usage)])
-    extra = budget.reservations if budget is not None else []
-    try:
-        if not parts:
-            service.settle(reservation, key, None, None, None, request_id)
-            return
-        for i, part in enumerate(parts):
-            rid = request_id if i == 0 else f"{request_id}.{i + 1}"
-            last = i == len(parts) - 1
-            if last and durable:
-                await service.settle_durably(reservation, key, part.usage, part.provider, part.model_id, rid)
-            else:
-                service.settle(reservation if last else None, key, part.usage, part.provider, part.model_id,
-                               rid)
-    finally:
-        held, extra[:] = list(extra), []
-        for hold in held:
-            service.settle(hold, key, None, None, None, request_id)
-
-
 def _fail(
     service: GatewayService, api: str, err: ApiError, request_id: str, route: str, started: float
 ) -> Any:
@@ -333,128 +351,28 @@ async def _open_stream(
     options: RequestOptions,
     request_id: str,
     started: float,
-) -> Any:
-    reservation = service.reserve(key, target, gen)
-    budget = service.continuation_budget(key, target)
-    upstream = target.router.stream(gen, before_continuation=budget).__aiter__()
+) -> StreamRelay:
+    """Start the stream (failures up to its first chunk raise: an HTTP error) and render its first frame."""
+    stream = await service.open_stream(key, target, gen, request_id)
     try:
-        first = await upstream.__anext__()
-    except BaseException as exc:
-        await _settle_parts(service, reservation, key, None, "", "", request_id, budget=budget)
-        with contextlib.suppress(BaseException):
-            await upstream.aclose()  # type: ignore[attr-defined]
-        if isinstance(exc, StopAsyncIteration):
-            raise ProviderError("upstream stream ended before any data", retryable=True) from None
+        writer = dialect.writer(request_id, stream.model, options, gen, stream.provider)
+        first = writer.start()
+        if stream.first.text:
+            first += writer.delta(stream.first.text)
+    except BaseException:
+        await stream.close()
         raise
-    provider_name = first.provider or (target.members[0][0] if len(target.members) == 1 else "unknown")
-    provider = target.provider(provider_name)
-    model = first.model_id or provider.model_id
-    writer = dialect.writer(request_id, model, options, gen, provider)
+    metrics = service.metrics
+    metrics.in_flight += 1  # until the relay ends: the stream outlives this call
+    if first:
+        metrics.ttfb.observe((dialect.api,), time.perf_counter() - started)
     headers = [
         _SSE,
         _NO_CACHE,
         *_common_headers(dialect.api, request_id),
-        (b"x-greenlang-provider", provider_name.encode()),
+        (b"x-greenlang-provider", stream.provider_name.encode()),
     ]
-    frames = _relay(
-        service,
-        dialect.api,
-        key,
-        target,
-        gen,
-        request_id,
-        reservation,
-        upstream,
-        first,
-        provider_name,
-        model,
-        writer,
-        started,
-        budget,
-    )
-    # Take the first frame now: a started generator always runs its cleanup (ledger entry,
-    # upstream close) when closed, even if the client is gone before the response begins.
-    first_frame = await frames.__anext__()
-    return StreamRelay(frames, headers, first_frame)
-
-
-async def _relay(
-    service: GatewayService,
-    api: str,
-    key: VirtualKey,
-    target: Target,
-    gen: GenerationRequest,
-    request_id: str,
-    reservation: Reservation | None,
-    upstream: AsyncIterator[StreamChunk],
-    first: StreamChunk,
-    provider: str,
-    model: str,
-    writer: Writer,
-    started: float,
-    budget: ContinuationBudget | None = None,
-) -> AsyncIterator[bytes]:
-    metrics = service.metrics
-    texts: list[str] = []
-    usage: TokenUsage | None = None
-    finish: str | None = None
-    status = 200
-    settled = False
-    metrics.in_flight += 1
-    try:
-        out = writer.start()
-        chunk = first
-        first_frame = True
-        while True:
-            if chunk.text:
-                texts.append(chunk.text)
-                out += writer.delta(chunk.text)
-            if chunk.usage is not None:
-                usage = chunk.usage
-            if chunk.finish_reason is not None:
-                finish = chunk.finish_reason
-            if out:
-                if first_frame:
-                    metrics.ttfb.observe((api,), time.perf_counter() - started)
-                    first_frame = False
-                yield out
-                out = b""
-            try:
-                chunk = await upstream.__anext__()
-            except StopAsyncIteration:
-                break
-        if finish is None:  # an end without a finish reason is not an answer (fixture rule 16)
-            raise StreamInterruptedError(
-                f"{provider}: stream ended without a finish reason", provider=provider,
-                partial_text="".join(texts),
-            )
-        if usage is None:  # the provider never reported usage: count it ourselves, marked estimated
-            usage = service.estimate_usage(target, provider, model, gen, "".join(texts))
-        if service.config.server.durable_replies:  # the final event only once the record is durable
-            settled = True
-            await _settle_parts(service, reservation, key, usage, provider, model, request_id, durable=True,
-                                budget=budget)
-        yield writer.finish(finish, usage)
-    except Exception as exc:
-        # a continued stream that could not be finished still books each upstream call
-        parts = exc.usage_parts if isinstance(exc, StreamInterruptedError) else None
-        if parts:
-            usage = combine(parts)
-        err = exc.error if isinstance(exc, GatewayError) else _stream_error(exc)
-        status = err.status
-        metrics.record_error(api, err.kind)
-        logger.info("stream %s ended by upstream error: %s", request_id, type(exc).__name__)
-        yield stream_error_frame(api, err)
-    finally:
-        metrics.in_flight -= 1
-        with contextlib.suppress(BaseException):
-            await upstream.aclose()  # type: ignore[attr-defined]
-        if not settled:
-            if usage is None and texts:
-                usage = service.estimate_usage(target, provider, model, gen, "".join(texts))
-            await _settle_parts(service, reservation, key, usage, provider, model, request_id, budget=budget)
-        metrics.record_request(api, target.name, provider, status)
-        metrics.latency.observe((api, "true"), time.perf_counter() - started)
+    return StreamRelay(stream, writer, headers, first, metrics, dialect.api, started)
 
 
 def _stream_error(exc: Exception) -> ApiError:

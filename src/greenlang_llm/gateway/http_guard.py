@@ -18,10 +18,15 @@ Nothing is timed while the server, not the client, is the slow side: the timers 
 body is complete, so a long upstream call or a long stream is never cut; and a pipelined
 request's clock is pushed back while an earlier response on the connection is still running.
 
-Subclasses uvicorn's ``HttpToolsProtocol`` (checked against uvicorn 0.54): the httptools
+Subclasses uvicorn's ``HttpToolsProtocol``, which is not a public API: the httptools
 parser callbacks ``on_message_begin``, ``on_headers_complete``, ``on_body`` and
 ``on_message_complete``, plus ``on_response_complete``, ``cycle``, ``pipeline``, ``url`` and
 ``headers``. tests/gateway/test_http_guard.py pins the behaviour against the installed version.
+So the guard is used only with the uvicorn minors it was tested with (:data:`TESTED_UVICORN`);
+with any other, :func:`guarded_protocol` logs a warning and returns uvicorn's own ``httptools``
+protocol: the gateway then still bounds a body's size and time in the app (``handler.read_body``)
+but loses the head deadline, the head size cap and the write coalescing — it degrades, it
+never breaks on an internal rename.
 It costs ~5–10 µs of CPU per request (two timers, measured with a fake transport on uvloop).
 It also hands uvicorn a ``CoalescingTransport`` so each response turn's writes leave in one
 ``send()`` (see ``write_coalescing.py``).
@@ -30,13 +35,23 @@ It also hands uvicorn a ``CoalescingTransport`` so each response turn's writes l
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import logging
+from typing import Any, Literal
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .write_coalescing import CoalescingTransport
 
-__all__ = ["GuardedHttpToolsProtocol", "guarded_protocol"]
+__all__ = ["TESTED_UVICORN", "GuardedHttpToolsProtocol", "guard_supported", "guarded_protocol"]
+
+logger = logging.getLogger(__name__)
+
+TESTED_UVICORN = ((0, 34), (0, 55))
+"""The oldest and newest uvicorn (major, minor) the guard was tested with; extend after testing."""
+
+_HOOKS = ("on_message_begin", "on_headers_complete", "on_body", "on_message_complete",
+          "on_response_complete", "connection_made", "connection_lost", "eof_received", "data_received")
 
 _408 = (
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
@@ -187,10 +202,30 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         return bool(self.pipeline) and any(queued is cycle for queued, _ in self.pipeline)
 
 
+def guard_supported(version: str = uvicorn.__version__) -> bool:
+    """Whether the guard may subclass this uvicorn's protocol: a tested minor, hooks all present."""
+    try:
+        major_minor = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return False
+    oldest, newest = TESTED_UVICORN
+    if not oldest <= major_minor <= newest:
+        return False
+    return all(callable(getattr(HttpToolsProtocol, hook, None)) for hook in _HOOKS)
+
+
 def guarded_protocol(
-    *, header_timeout: float, body_timeout: float, max_header_bytes: int
-) -> type[GuardedHttpToolsProtocol]:
-    """A protocol class for ``uvicorn.run(http=...)`` with these limits."""
+    *, header_timeout: float, body_timeout: float, max_header_bytes: int, version: str = uvicorn.__version__
+) -> type[GuardedHttpToolsProtocol] | Literal["httptools"]:
+    """A protocol class for ``uvicorn.run(http=...)`` with these limits, or uvicorn's own
+    ``"httptools"`` (and a warning) when this uvicorn is not one the guard was tested with."""
+    if not guard_supported(version):
+        oldest, newest = TESTED_UVICORN
+        logger.warning(
+            "uvicorn %s is outside the versions the connection guard was tested with (%d.%d to %d.%d): "
+            "serving without the head deadline, head size cap and write coalescing "
+            "(bodies are still bounded in the app)", version, *oldest, *newest)
+        return "httptools"
     return type(
         "GuardedHttpToolsProtocol",
         (GuardedHttpToolsProtocol,),

@@ -1,9 +1,9 @@
-"""What the service is built from: providers from the config, and one router per target.
+"""What a request's ``model`` may name: the targets, each with its router, built once at start.
 
-Split from ``service.py`` so that module reads as the request path. Runs once, at start:
-every name a request's ``model`` may use becomes a ``Target`` — each route (model group)
+Every name a request's ``model`` may use becomes a ``Target`` — each route (model group)
 with its own ``LLMRouter`` (strategy, retries, breaker settings, stream guards), and each
-provider's ``model_id`` reaching that provider alone.
+provider's ``model_id`` reaching that provider alone. The providers behind them are built
+from the config here too (``build_provider``), so that the service only looks targets up.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def build_targets(
         recovery = route.circuit_breaker_timeout if route is not None else None
         r = LLMRouter(
             strategy=RoutingStrategy(strategy),
-            max_retries=max(0, len(names) - 1) if max_retries is None else max_retries,
+            max_failovers=max(0, len(names) - 1) if max_retries is None else max_retries,
             breaker_store=shared.breakers if shared else None,
             circuit_breaker_threshold=threshold or server.circuit_breaker_threshold,
             circuit_breaker_timeout=recovery or server.circuit_breaker_timeout,

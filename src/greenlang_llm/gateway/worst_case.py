@@ -1,10 +1,10 @@
 """What a request may cost at most, and what the caller reads when a hard budget refuses it.
 
-Split from ``service.py``: the reservation there holds the worst case computed here
-(the most expensive member of the target with the request's ``max_tokens``: failover may
-land on any member). Two prices keep that cheap where it can be and exact where it
-matters: ``prompt_byte_bound`` bounds the prompt's tokens without a tokenizer, and only
-a budget that refuses the bound makes ``service.reserve`` count exactly.
+``GatewayService.reserve`` holds the worst case computed here (the most expensive member
+of the target with the request's ``max_tokens``: failover may land on any member). Two
+prices keep that cheap where it can be and exact where it matters: ``prompt_byte_bound``
+bounds the prompt's tokens without a tokenizer, and only a budget that refuses the bound
+makes ``GatewayService.reserve`` count exactly.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from .._types import GenerationRequest
 from .errors import ApiError
 
 if TYPE_CHECKING:
-    from ._service_setup import Target
+    from .targets import Target
 
 __all__ = ["budget_error", "budget_exhausted_message", "never_fits", "prompt_byte_bound", "worst_case"]
 
-logger = logging.getLogger("greenlang_llm.gateway.service")
+logger = logging.getLogger(__name__)
 
 
 def worst_case(target: Target, request: GenerationRequest, input_bound: int | None) -> float:
