@@ -8,9 +8,10 @@ consults a :class:`ContinuationBudget` before each continuation attempt: it rese
 that provider's worst case for the exact continuation request (prompt incl. the
 prefill at its input price, the remaining ``max_tokens`` at its output price) as an
 additional reservation, or raises ``BudgetExceededError`` and the router ends the
-stream interrupted instead of calling. The handler frees every reservation of the
-request exactly once, together with its last ledger record (``<id>.2``, ``.3``, ...),
-so until the records are durable the budget counts the cost twice: safe, never over.
+stream interrupted instead of calling. The request's ``Settlement`` (settlement.py) frees
+every reservation of the request exactly once: the request's own with its last ledger record
+(``<id>.2``, ``.3``, ...), these queued right behind it, so until the records are durable
+the budget counts the cost twice: safe, never over.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class ContinuationBudget:
         self.route = route
         self.limit_usd = limit_usd
         self.reservations: list[Reservation] = []
-        """Held until the request's last ledger record is durable (the handler releases them)."""
+        """Held until the request's last ledger record is durable (its ``Settlement`` frees them)."""
 
     def __call__(self, provider: BaseLLMProvider, request: GenerationRequest) -> None:
         try:

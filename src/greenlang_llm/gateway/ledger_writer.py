@@ -1,23 +1,24 @@
-"""Ledger writes off the event loop, in batches: one transaction per flush, then the releases.
+"""Ledger writes, group-committed: one transaction per flush, then the releases.
 
-A durable write costs a disk or database round trip, so finished requests only
-queue their record here. One background flusher waits a few milliseconds for
-company, then hands everything queued to a single writer thread as one
-``CostTracker.track_many`` transaction (a group commit: one sync for many
-requests), and frees each request's reservation only after its record is
-durable — for that moment the cost counts twice, so budgets err on the safe
-side, never over. ``request_id`` makes a write idempotent. ``drain()`` waits for
-the queue (tests, shutdown). A caller that must not acknowledge anything before
-it is durable asks ``submit(..., wait=True)`` for a future that resolves when
-its batch has been written (and fails if its record could not be).
+A durable write costs a disk or database round trip, so finished requests only queue their
+record here (``Settlement`` in ``settlement.py`` is the one caller). One background flusher
+waits a few milliseconds for company, then commits everything queued as one
+``CostTracker.track_many`` transaction (a group commit: one sync for many requests), and
+frees each request's reservation only after its record is durable — for that moment the
+cost counts twice, so budgets err on the safe side, never over. ``request_id`` makes a write
+idempotent. ``drain()`` waits for the queue (tests, shutdown). A caller that must not
+acknowledge anything before it is durable asks ``submit(..., wait=True)`` for a future that
+resolves when its batch has been written (and fails if its record could not be).
 
-When the tracker's writes are quick (``CostTracker.quick_writes``: a local SQLite ledger in
-WAL mode with ``synchronous=normal`` and in-process budget state, so a commit is a write into
-the OS page cache and no checkpoint or sync ever runs inside it), the batch is committed on
-the event loop itself: a thread hand-off costs more CPU than such a commit, and the extra
-runnable thread per request cost a quarter of the gateway's throughput at concurrency 10
-(docs/benchmarks.md). Anything slower (PostgreSQL, Redis state, ``synchronous=full``) goes
-to the writer thread.
+Where the commit runs depends on the tracker. When its writes are quick
+(``CostTracker.quick_writes``: a local SQLite ledger — the default — in WAL mode with
+``synchronous=normal`` and in-process budget state, so a commit is a write into the OS page
+cache and no checkpoint or sync ever runs inside it), the batch is committed on the event
+loop itself, by the flusher task: a thread hand-off costs more CPU than such a commit, and
+the extra runnable thread per request cost a quarter of the gateway's throughput at
+concurrency 10 (docs/benchmarks.md). Such a commit never waits for SQLite's lock: if another
+process holds it (``LedgerBusy``), that batch goes to the writer thread instead. Anything
+slower (PostgreSQL, Redis state, ``synchronous=full``) always goes to the writer thread.
 
 The writer is one dedicated thread fed through a ``queue.SimpleQueue`` and answering with
 ``call_soon_threadsafe``, not a ``ThreadPoolExecutor``: with durable replies every batch is
@@ -54,7 +55,8 @@ Item = tuple["Reservation | None", "dict[str, Any] | None"]
 Job = tuple[list[Item], asyncio.AbstractEventLoop, "asyncio.Future[set[str | None]]"]
 
 
-def _settle(future: asyncio.Future[set[str | None]], outcome: set[str | None] | BaseException) -> None:
+def _resolve(future: asyncio.Future[set[str | None]], outcome: set[str | None] | BaseException) -> None:
+    """Answer the flusher waiting for a batch the writer thread wrote (on the flusher's loop)."""
     if future.done():  # the flusher was cancelled while the thread wrote
         return
     if isinstance(outcome, BaseException):
@@ -70,7 +72,7 @@ def _close_at_exit(ref: weakref.ref[LedgerWriter]) -> None:
 
 
 class LedgerWriter:
-    """Queue of (reservation, record) pairs, written by one thread in batches."""
+    """Queue of (reservation, record) pairs, committed in batches: on the loop if quick, else by a thread."""
 
     def __init__(
         self, tracker: CostTracker, window_s: float = FLUSH_WINDOW_S, inline: bool | None = None
@@ -168,10 +170,10 @@ class LedgerWriter:
             except BaseException as exc:
                 outcome = exc
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody is waiting any more
-                loop.call_soon_threadsafe(_settle, done, outcome)
+                loop.call_soon_threadsafe(_resolve, done, outcome)
 
     def _write(self, batch: list[Item]) -> set[str | None]:
-        """One transaction for the batch, then free its reservations (writer thread).
+        """One transaction for the batch, then free its reservations (writer thread, or after close).
 
         Returns the request ids whose record could not be written.
         """
