@@ -53,7 +53,6 @@ from ._types import GenerationRequest, StreamChunk, TokenUsage, UsagePart
 from .circuit_breaker import BreakerTicket
 from .continuation import Seam, combine, estimate_part, prefill_request
 from .failover import FailoverChain, GiveUp, RetrySame, within
-from .providers.base_provider import billed_as
 from .router_stats import RouteEntry
 
 if TYPE_CHECKING:
@@ -217,7 +216,7 @@ class StreamCall:
             except Exception:
                 prompt = None
             # priced under the id its finished calls are billed under (a custom provider_name)
-            part = estimate_part(billed_as(entry.provider), model, upstream_request, produced, prompt)
+            part = estimate_part(entry.provider.catalog_id, model, upstream_request, produced, prompt)
             self.parts.append(UsagePart(entry.name, model, part))
             chain.book_cost(entry, part.total_cost_usd)
         if continuing and not sent and _is_prefill_rejection(raw):
