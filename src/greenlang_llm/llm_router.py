@@ -305,7 +305,7 @@ class LLMRouter:
 
     # -- metrics -----------------------------------------------------------------------
     def get_metrics(self) -> dict[str, Any]:
-        """The seed's keys (DESIGN.md), plus failures, health and breaker history."""
+        """The original package's keys plus failures, health and breaker history (docs/routing.md#metrics)."""
         providers: dict[str, dict[str, Any]] = {}
         for e in self._entries:
             breaker = e.breaker
