@@ -156,10 +156,16 @@ class LLMRouter:
     def circuit_breaker(self, name: str) -> CircuitBreaker | None:
         return self._by_name[name].breaker
 
-    def _chain(self, request: GenerationRequest) -> FailoverChain:
-        return FailoverChain(self._plan(request), self.max_failovers, request.timeout, self._clock,
-                             self._sleep, self.stats, self.same_provider_retries, self._retry_backoff,
-                             self._rng)
+    def _begin(self, request: GenerationRequest) -> FailoverChain:
+        """Count a new call and plan its walk (a call refused by the plan is a failed call)."""
+        self.stats.total += 1
+        try:
+            order = self._plan(request)
+        except ProviderError:
+            self.stats.failed += 1
+            raise
+        return FailoverChain(order, self.max_failovers, request.timeout, self._clock, self._sleep,
+                             self.stats, self.same_provider_retries, self._retry_backoff, self._rng)
 
     def _plan(self, request: GenerationRequest) -> list[RouteEntry]:
         entries = self._entries
@@ -193,12 +199,7 @@ class LLMRouter:
     # -- calls -----------------------------------------------------------------------
     async def generate(self, request: GenerationRequest) -> GenerationResponse:
         """The first success along the strategy's order; ``.provider`` is the registered name."""
-        self.stats.total += 1
-        try:
-            chain = self._chain(request)
-        except ProviderError:
-            self.stats.failed += 1
-            raise
+        chain = self._begin(request)
         while (step := chain.next()) is not None:
             entry, ticket = step
             started = self._clock()
@@ -232,12 +233,7 @@ class LLMRouter:
         continuation attempt (e.g. to reserve its extra cost against a hard budget); if it
         raises, the continuation is not attempted and the stream ends with
         ``StreamInterruptedError`` (see stream_call.py)."""
-        self.stats.total += 1
-        try:
-            chain = self._chain(request)
-        except ProviderError:
-            self.stats.failed += 1
-            raise
+        chain = self._begin(request)
         relay = StreamCall(chain, request, before_continuation, self.continue_on_failure).run()
         async with contextlib.aclosing(relay):
             async for chunk in relay:
