@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import math
+import subprocess
+import sys
+import textwrap
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 from gateway_support import ENV, config_dict
 
-from greenlang_llm.gateway.config import ConfigError, load_config, parse_config
+from greenlang_llm.gateway.config import ConfigError, json_schema, json_schema_text, load_config, parse_config
 
 
 def _error(data: dict[str, Any], env: dict[str, str] = ENV) -> str:
@@ -143,3 +149,142 @@ def test_slow_client_limits_default_and_zero_concurrency_means_no_limit() -> Non
     server = parse_config(data, ENV).server
     assert (server.header_timeout, server.body_timeout) == (2.5, 30.0)
     assert (server.max_header_bytes, server.limit_concurrency) == (8192, None)
+
+
+# --- the published JSON Schema ------------------------------------------------------------------
+
+SCHEMA_FILE = Path(__file__).parents[2] / "docs" / "config.schema.json"
+
+VALID_DOCUMENTS = [
+    'providers = [{ name = "a", type = "openai", model_id = "gpt-4o" }]',
+    """
+    [server]
+    port = 0
+    limit_concurrency = 0
+    redis_url = "redis://127.0.0.1:6379/0"
+    [[providers]]
+    name = "claude"
+    type = "anthropic"
+    model_id = "claude-sonnet-4-6"
+    idle_timeout = 2.5
+    base_delay = 0
+    [[routes]]
+    name = "default"
+    strategy = "least_cost"
+    providers = ["claude"]
+    [[keys]]
+    key_sha256 = "%s"
+    tenant = "acme"
+    routes = ["default"]
+    rpm = 60
+    [[budgets]]
+    tenant = "acme"
+    monthly_limit_usd = 5
+    alert_thresholds = [0.5, 1]
+    """
+    % ("ab" * 32),
+]
+
+INVALID_DOCUMENTS = [
+    ("", "providers: at least one"),
+    ("providers = []", "providers: at least one"),
+    ('providers = [{ name = "a", type = "cohere", model_id = "m" }]', "providers[0].type: must be"),
+    ('providers = [{ name = "a", type = "openai", modle_id = "m" }]', "providers[0].modle_id: unknown key"),
+    ('providers = [{ name = "", type = "openai", model_id = "m" }]', "providers[0].name: must be a non"),
+    (
+        'providers = [{ name = "a", type = "openai", model_id = "m", timeout = 0 }]',
+        "providers[0].timeout: must be a finite number > 0, got 0",
+    ),
+    (
+        'providers = [{ name = "a", type = "openai", model_id = "m", base_url = "ftp://x" }]',
+        "providers[0].base_url: must start with",
+    ),
+    (
+        '[server]\nport = "4000"\n[[providers]]\nname = "a"\ntype = "openai"\nmodel_id = "m"',
+        "server.port: must be an integer",
+    ),
+    (
+        '[server]\ndatabase_url = "mysql://x"\n[[providers]]\nname = "a"\ntype = "openai"\nmodel_id = "m"',
+        "server.database_url: must be sqlite",
+    ),
+    (
+        'providers = [{ name = "a", type = "openai", model_id = "m" }]\n'
+        'routes = [{ name = "r", providers = [] }]',
+        "routes[0].providers: required",
+    ),
+    (
+        'providers = [{ name = "a", type = "openai", model_id = "m" }]\n'
+        'budgets = [{ tenant = "t", monthly_limit_usd = 1, alert_thresholds = [0.5, 3] }]',
+        "budgets[0].alert_thresholds: must be a list of numbers in (0, 2]",
+    ),
+]
+
+
+def test_committed_schema_is_what_the_code_generates() -> None:
+    """docs/config.schema.json cannot go stale: ``greenlang-llm serve --print-schema`` regenerates it."""
+    assert SCHEMA_FILE.read_text() == json_schema_text()
+    schema = json.loads(SCHEMA_FILE.read_text())
+    assert schema["$schema"].endswith("2020-12/schema")
+    tables = schema["$defs"]
+    assert set(tables["ConfigFile"]["properties"]) == {"server", "providers", "routes", "keys", "budgets"}
+    assert all(table["additionalProperties"] is False for table in tables.values())
+    assert tables["ProviderTable"]["properties"]["type"]["enum"] == ["anthropic", "openai"]
+    assert "api_key" not in tables["ProviderTable"]["properties"]  # secrets only through the environment
+    assert tables["ServerConfig"]["properties"]["port"]["maximum"] == 65535
+
+
+@pytest.mark.parametrize("text", VALID_DOCUMENTS)
+def test_valid_documents_pass_the_loader_and_the_schema(text: str) -> None:
+    data = tomllib.loads(textwrap.dedent(text))
+    parse_config(data, {})
+    jsonschema_rs = pytest.importorskip("jsonschema_rs")
+    assert jsonschema_rs.validator_for(json_schema()).is_valid(data)
+
+
+@pytest.mark.parametrize(("text", "expected"), INVALID_DOCUMENTS)
+def test_invalid_documents_fail_the_loader_and_the_schema(text: str, expected: str) -> None:
+    data = tomllib.loads(text)
+    assert _error(data, {}).startswith(expected)
+    jsonschema_rs = pytest.importorskip("jsonschema_rs")
+    assert not jsonschema_rs.validator_for(json_schema()).is_valid(data)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda d: d["server"].update(reservation_ttl_s=math.inf), "server.reservation_ttl_s: must be a fin"),
+        (lambda d: d["providers"][0].update(base_delay=math.nan), "providers[0].base_delay: must be a fin"),
+        (lambda d: d["routes"][0].update(providers=["claude", ""]), "routes[0].providers: must be a list of"),
+        (lambda d: d["providers"][0].pop("name"), "providers[0].name: required"),
+        (lambda d: d.update(server=5), "server: must be a table"),
+        (lambda d: d.update(keys={"a": 1}), "keys: must be an array of tables ([[keys]])"),
+        (lambda d: d["server"].update(durable_replies=1), "server.durable_replies: must be true or false"),
+    ],
+)
+def test_wording_follows_the_declared_type(mutate: Any, expected: str) -> None:
+    data = config_dict()
+    mutate(data)
+    assert _error(data).startswith(expected)
+
+
+def test_environment_urls_are_checked_like_the_files() -> None:
+    env = {**ENV, "GREENLANG_DATABASE_URL": "mysql://db"}
+    assert _error(config_dict(), env).startswith("server.database_url: must be sqlite")
+
+
+def test_secrets_are_not_in_any_repr() -> None:
+    env = {**ENV, "ANTHROPIC_API_KEY": "sk-canary-provider"}
+    data = config_dict()
+    data["providers"][0]["api_key_env"] = "ANTHROPIC_API_KEY"
+    config = parse_config(data, env)
+    assert config.providers[0].api_key == "sk-canary-provider"
+    shown = repr(config)
+    assert "sk-canary-provider" not in shown
+    assert config.keys[0].key_sha256 not in shown
+    assert config.admin_key_sha256 is not None
+    assert config.admin_key_sha256 not in shown
+
+
+def test_importing_the_package_does_not_load_the_validation_library() -> None:
+    code = "import sys, greenlang_llm; assert 'msgspec' not in sys.modules, 'msgspec imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)

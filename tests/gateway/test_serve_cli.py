@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -51,6 +52,16 @@ def test_bad_value_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixt
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "providers[0].type: must be 'anthropic' or 'openai'" in err
+
+
+def test_print_schema_prints_the_committed_schema_without_reading_a_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "absent.toml"
+    assert main(["serve", "--config", str(missing), "--print-schema"]) == 0
+    out = capsys.readouterr().out
+    assert out == (Path(__file__).parents[2] / "docs" / "config.schema.json").read_text()
+    assert json.loads(out)["$ref"] == "#/$defs/ConfigFile"
 
 
 def _free_port() -> int:

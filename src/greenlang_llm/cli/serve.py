@@ -3,6 +3,8 @@
 ``--check`` validates the config (including that every named environment
 variable is set) and exits: 0 and a one-line summary when it is fine, 2 and
 one line naming the bad key when it is not. Secrets are never printed.
+``--print-schema`` prints the config file's JSON Schema (the same text as
+docs/config.schema.json) for editors that validate TOML, and reads no config.
 """
 
 from __future__ import annotations
@@ -25,9 +27,17 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--host", default=None, help="bind address (default: [server] host, else 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default: [server] port, else 4000)")
     parser.add_argument("--check", action="store_true", help="validate the config and exit")
+    parser.add_argument(
+        "--print-schema", action="store_true", help="print the config file's JSON Schema and exit"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.print_schema:
+        from ..gateway.config import json_schema_text
+
+        sys.stdout.write(json_schema_text())
+        return 0
     from ..gateway.config import ConfigError, load_config
 
     try:

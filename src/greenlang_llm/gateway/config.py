@@ -116,7 +116,7 @@ BaseUrl = Annotated[
 
 
 class ServerConfig(Struct, frozen=True, forbid_unknown_fields=True):
-    """``[server]``: where the gateway listens, where it keeps its ledger and state, its limits."""
+    """[server]: where the gateway listens, where it keeps its ledger and state, its limits."""
 
     host: Annotated[Text, _doc("Bind address.")] = "127.0.0.1"
     port: Annotated[int, Meta(ge=0, le=65535, description="Port (0: any free port).")] = 4000
@@ -168,7 +168,7 @@ class ServerConfig(Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class ProviderTable(Struct, frozen=True, forbid_unknown_fields=True):
-    """``[[providers]]``: one deployment of one model, as written in the file."""
+    """[[providers]]: one deployment of one model, as written in the file."""
 
     name: Annotated[Text, _doc("The provider's name in routes, headers and the ledger.")]
     type: Annotated[ProviderType, _doc("The API it speaks (openai: any OpenAI-compatible base_url).")]
@@ -206,7 +206,7 @@ class ProviderConfig(ProviderTable, frozen=True):
 
 
 class RouteConfig(Struct, frozen=True, forbid_unknown_fields=True):
-    """``[[routes]]``: what a request's ``model`` names, and how its providers are tried."""
+    """[[routes]]: what a request's "model" names, and how its providers are tried."""
 
     name: Annotated[Text, _doc("The name requests give as their model.")]
     providers: Annotated[
@@ -255,7 +255,7 @@ class RouteConfig(Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class KeyTable(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """``[[keys]]``: a virtual key callers use, as written (``key_env`` or ``key_sha256``)."""
+    """[[keys]]: a virtual key callers use, as written (key_env or key_sha256)."""
 
     key_env: Annotated[Text | None, _doc("Environment variable holding the key.")] = None
     key_sha256: Annotated[
@@ -292,7 +292,7 @@ class KeyConfig(Struct, frozen=True):
 
 
 class BudgetConfig(Struct, frozen=True, forbid_unknown_fields=True):
-    """``[[budgets]]``: a tenant's monthly budget."""
+    """[[budgets]]: a tenant's monthly budget."""
 
     tenant: Annotated[Text, _doc("The tenant.")]
     monthly_limit_usd: Annotated[
@@ -311,14 +311,20 @@ class BudgetConfig(Struct, frozen=True, forbid_unknown_fields=True):
 class ConfigFile(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """A greenlang-llm gateway config file, as written (secrets are named, never included)."""
 
-    server: ServerConfig = field(default_factory=ServerConfig)
+    server: Annotated[ServerConfig, _doc("The server: address, ledger, shared state, limits.")] = field(
+        default_factory=ServerConfig
+    )
     providers: Annotated[
         tuple[ProviderTable, ...],
-        Meta(min_length=1, extra={"required": "at least one [[providers]] entry is required"}),
+        Meta(
+            min_length=1,
+            description="Upstream deployments, one model each (at least one).",
+            extra={"required": "at least one [[providers]] entry is required"},
+        ),
     ]
-    routes: tuple[RouteConfig, ...] = ()
-    keys: tuple[KeyTable, ...] = ()
-    budgets: tuple[BudgetConfig, ...] = ()
+    routes: Annotated[tuple[RouteConfig, ...], _doc("Named routes over the providers.")] = ()
+    keys: Annotated[tuple[KeyTable, ...], _doc("Virtual keys callers use.")] = ()
+    budgets: Annotated[tuple[BudgetConfig, ...], _doc("Monthly budgets per tenant.")] = ()
 
 
 class GatewayConfig(Struct, frozen=True):
