@@ -7,7 +7,7 @@ Heavy parts (HTTP client, ledger drivers, price catalog) load on first use, so
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._errors import (
     AllCircuitsOpenError,
@@ -27,6 +27,7 @@ from ._errors import (
     ServiceUnavailableError,
     StreamInterruptedError,
 )
+from ._lazy import lazy_getattr
 from ._types import (
     GenerationRequest,
     GenerationResponse,
@@ -115,15 +116,7 @@ _LAZY = {
     "StreamGuard": ".providers.stream_guard",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

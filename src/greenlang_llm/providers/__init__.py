@@ -5,8 +5,9 @@ The vendor modules pull in the HTTP client, so they load on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_getattr
 from .base_provider import BaseLLMProvider
 from .fake import FakeProvider
 
@@ -21,12 +22,4 @@ _LAZY = {
     "OpenAIProvider": ".openai_provider",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -11,7 +11,9 @@ load on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from .app import SimulatorApp
@@ -21,19 +23,14 @@ if TYPE_CHECKING:
 
 __all__ = ["FaultRule", "ModelBehaviour", "Simulator", "SimulatorApp", "SimulatorConfig", "run_simulator"]
 
-_WHERE = {
-    "SimulatorApp": "app",
-    "ModelBehaviour": "config",
-    "SimulatorConfig": "config",
-    "FaultRule": "faults",
-    "Simulator": "server",
-    "run_simulator": "server",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        import importlib
-
-        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(
+    __name__,
+    {
+        "SimulatorApp": ".app",
+        "ModelBehaviour": ".config",
+        "SimulatorConfig": ".config",
+        "FaultRule": ".faults",
+        "Simulator": ".server",
+        "run_simulator": ".server",
+    },
+)
