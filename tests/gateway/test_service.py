@@ -20,7 +20,7 @@ from greenlang_llm.gateway.worst_case import prompt_byte_bound
 from greenlang_llm.pricing import clear_price_overrides, estimate_cost_usd, price_usage, set_price_override
 from greenlang_llm.providers import OpenAIProvider
 from greenlang_llm.providers.base_provider import BaseLLMProvider
-from greenlang_llm.tokens import count_request_tokens
+from greenlang_llm.tokens import count_request_tokens, count_text_tokens
 
 
 class PricedProvider(BaseLLMProvider):
@@ -405,5 +405,116 @@ async def test_an_interrupted_streams_estimate_prices_a_custom_provider_name_as_
         assert usage.output_tokens > 0
         expected = (usage.input_tokens * 7 + usage.output_tokens * 11) / 1_000_000
         assert usage.total_cost_usd == pytest.approx(expected, rel=1e-9)
+    finally:
+        await service.close()
+
+
+class ScriptedStream(PricedProvider):
+    """Streams ``words`` one chunk each; ends with a finish reason and usage only if asked."""
+
+    def __init__(self, words: list[str], finish: bool = True, fail_first: bool = False) -> None:
+        super().__init__()
+        self.words, self.finish, self.fail_first = words, finish, fail_first
+        self.closed = False
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamChunk]:
+        if self.fail_first:
+            raise ProviderConnectionError("down", provider=self.name)
+        try:
+            for word in self.words:
+                yield StreamChunk(word)
+            if self.finish:
+                yield StreamChunk("", "stop", price_usage(self.name, self.model_id, 7, len(self.words)))
+        finally:
+            self.closed = True
+
+
+def _stream_service(provider: ScriptedStream, durable: bool = False) -> GatewayService:
+    data = config_dict(budgets=[{"tenant": "acme", "monthly_limit_usd": 1.0, "hard_limit": True}])
+    data["server"]["durable_replies"] = durable
+    data["routes"][0]["providers"] = ["claude"]
+    return GatewayService(
+        parse_config(data, ENV),
+        providers={"claude": provider, "gpt": PricedProvider()},
+        tracker=CostTracker(storage="sqlite:///:memory:"),
+    )
+
+
+async def _records(service: GatewayService) -> list[Any]:
+    await service.drain()
+    return list(service.tracker.ledger.iter_records(0, 2**62))
+
+
+@pytest.mark.parametrize("durable", [False, True], ids=["queued", "durable"])
+async def test_an_open_stream_yields_the_chunks_after_its_first_and_books_the_reported_usage_once(
+    durable: bool,
+) -> None:
+    service = _stream_service(ScriptedStream(["a ", "b ", "c"]), durable)
+    key = service.keys.lookup(ENV["ACME_KEY"])
+    assert key is not None
+    request = GenerationRequest(prompt="hi", max_tokens=20)
+    try:
+        stream = await service.open_stream(key, service.targets["default"], request, "req_s1")
+        assert (stream.first.text, stream.provider_name) == ("a ", "claude")
+        assert [chunk.text async for chunk in stream] == ["b ", "c", ""]
+        usage = await stream.finish()
+        assert (stream.finish_reason, usage.output_tokens, usage.estimated) == ("stop", 3, False)
+        await stream.close()
+        await stream.close()
+        [record] = await _records(service)
+        assert (record.request_id, record.provider, record.output_tokens) == ("req_s1", "claude", 3)
+        assert service.tracker.check_budget("acme").reserved_usd == 0
+    finally:
+        await service.close()
+
+
+async def test_a_stream_that_fails_before_its_first_chunk_raises_and_releases_its_reservation() -> None:
+    service = _stream_service(ScriptedStream([], fail_first=True))
+    key = service.keys.lookup(ENV["ACME_KEY"])
+    assert key is not None
+    try:
+        with pytest.raises(ProviderError):
+            await service.open_stream(key, service.targets["default"], GenerationRequest(prompt="hi"), "r")
+        assert await _records(service) == []
+        assert service.tracker.check_budget("acme").reserved_usd == 0
+    finally:
+        await service.close()
+
+
+async def test_an_abandoned_stream_closes_its_upstream_and_books_an_estimate_of_what_was_sent() -> None:
+    provider = ScriptedStream(["one ", "two ", "three ", "four"])
+    service = _stream_service(provider)
+    key = service.keys.lookup(ENV["ACME_KEY"])
+    assert key is not None
+    try:
+        target, request = service.targets["default"], GenerationRequest(prompt="hi")
+        stream = await service.open_stream(key, target, request, "r1")
+        await stream.__anext__()  # "two ": then the client goes away
+        await stream.close()
+        assert provider.closed
+        [record] = await _records(service)
+        assert record.estimated
+        assert record.output_tokens == count_text_tokens("one two ", "gpt-4o-mini")  # what was sent
+        assert service.tracker.check_budget("acme").reserved_usd == 0
+    finally:
+        await service.close()
+
+
+async def test_a_stream_that_ends_without_a_finish_reason_is_interrupted_not_finished() -> None:
+    from greenlang_llm._errors import StreamInterruptedError
+
+    service = _stream_service(ScriptedStream(["one ", "two"], finish=False))
+    key = service.keys.lookup(ENV["ACME_KEY"])
+    assert key is not None
+    try:
+        target, request = service.targets["default"], GenerationRequest(prompt="hi")
+        stream = await service.open_stream(key, target, request, "r1")
+        with pytest.raises(StreamInterruptedError) as info:
+            async for _ in stream:
+                pass
+        assert info.value.partial_text == "one two"
+        await stream.close()
+        [record] = await _records(service)
+        assert record.estimated
     finally:
         await service.close()

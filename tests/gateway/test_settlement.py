@@ -1,0 +1,69 @@
+"""Settlement: a request's account, booked or released exactly once, one record per upstream call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from greenlang_llm._types import SplitUsage, TokenUsage, UsagePart
+from greenlang_llm.gateway.keys import VirtualKey
+from greenlang_llm.gateway.metrics import Metrics
+from greenlang_llm.gateway.settlement import Settlement
+
+
+class RecordingLedger:
+    """``LedgerWriter.submit``'s shape: remembers (reservation, record, wait) in queue order."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[Any, dict[str, Any] | None, bool]] = []
+
+    def submit(self, reservation: Any, record: dict[str, Any] | None, wait: bool = False) -> None:
+        self.items.append((reservation, record, wait))
+
+
+def _settlement(holds: list[Any] | None = None) -> tuple[Settlement, RecordingLedger, Metrics]:
+    ledger, metrics = RecordingLedger(), Metrics()
+    key = VirtualKey("acme", "web")
+    return Settlement(ledger, metrics, key, "req_1", "hold-request", holds), ledger, metrics  # type: ignore[arg-type]
+
+
+def test_a_plain_usage_is_one_record_that_frees_the_reservation() -> None:
+    settlement, ledger, metrics = _settlement()
+    settlement.book(TokenUsage(10, 5, 15, total_cost_usd=0.25), "claude", "haiku")
+    [(reservation, record, wait)] = ledger.items
+    assert reservation == "hold-request"
+    assert record is not None
+    assert (record["request_id"], record["provider"], record["model_id"]) == ("req_1", "claude", "haiku")
+    assert (record["tenant_id"], record["agent_id"]) == ("acme", "web")
+    assert wait is False
+    assert metrics.tokens[("acme", "claude", "input")] == 10
+
+
+def test_a_continued_stream_books_each_call_and_frees_everything_after_the_last_record() -> None:
+    holds = ["hold-continuation"]
+    settlement, ledger, _ = _settlement(holds)
+    parts = (
+        UsagePart("claude", "haiku", TokenUsage(10, 4, 14)),
+        UsagePart("gpt", "mini", TokenUsage(14, 6, 20)),
+    )
+    settlement.book(SplitUsage(24, 10, 34, parts=parts), "claude", "haiku", durable=True)
+    assert [(r, rec["request_id"] if rec else None, rec["provider"] if rec else None, w)
+            for r, rec, w in ledger.items] == [
+        (None, "req_1", "claude", False),
+        ("hold-request", "req_1.2", "gpt", True),  # the reservation goes with the last record
+        ("hold-continuation", None, None, False),  # and the continuation's hold right behind it
+    ]
+    assert holds == []
+
+
+def test_only_the_first_of_book_and_release_counts() -> None:
+    settlement, ledger, _ = _settlement(["hold-continuation"])
+    settlement.release()
+    settlement.release()
+    assert settlement.book(TokenUsage(1, 1, 2), "claude", "haiku") is None
+    assert ledger.items == [("hold-request", None, False), ("hold-continuation", None, False)]
+
+
+def test_a_request_without_a_reservation_or_holds_releases_nothing() -> None:
+    ledger, metrics = RecordingLedger(), Metrics()
+    Settlement(ledger, metrics, VirtualKey("acme", "web"), "req_2", None).release()  # type: ignore[arg-type]
+    assert ledger.items == []
