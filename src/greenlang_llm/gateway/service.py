@@ -51,7 +51,6 @@ from typing import TYPE_CHECKING
 from .._errors import BudgetExceededError, ProviderError, StreamInterruptedError
 from .._types import GenerationRequest, GenerationResponse, StreamChunk, TokenUsage
 from ..continuation import combine
-from ..providers.base_provider import billed_as
 from .config import GatewayConfig
 from .errors import ApiError, bad_request, model_not_found, rate_limited
 from .keys import KeyStore, VirtualKey
@@ -312,7 +311,7 @@ class GatewayService:
     ) -> TokenUsage:
         """Usage for a stream that ended without the provider's own count: local tokens, marked estimated.
 
-        Priced under the id the provider's own usage is billed under (``display_name``); the
+        Priced under the id the provider's own usage is billed under (``catalog_id``); the
         output is capped at ``max_tokens``, what the call could bill (and its reservation covers).
         """
         from ..pricing import price_usage
@@ -320,7 +319,7 @@ class GatewayService:
 
         provider = target.provider(provider_name)
         model_id = model or provider.model_id
-        catalog_id = billed_as(provider)
+        catalog_id = provider.catalog_id
         try:
             input_tokens = provider.count_tokens(request)
             output_tokens = min(count_text_tokens(text, model_id), request.max_tokens) if text else 0
@@ -333,7 +332,6 @@ class GatewayService:
     # ------------------------------------------------------------------ beside the requests
     # Nothing below runs per request: these are called at start, by the admin API and
     # metrics, from a budget alert, or at shutdown.
-
 
     @property
     def pending_writes(self) -> int:

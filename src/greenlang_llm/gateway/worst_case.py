@@ -27,18 +27,17 @@ logger = logging.getLogger(__name__)
 def worst_case(target: Target, request: GenerationRequest, input_bound: int | None) -> float:
     """Max over members of prompt + ``max_tokens`` cost; ``input_bound`` replaces the token count.
 
-    The bound is priced under the id the member's usage is billed under (``display_name``,
+    The bound is priced under the id the member's usage is billed under (``catalog_id``:
     an OpenAI-compatible server's ``provider_name``), as ``estimate_cost`` prices it.
     """
     from ..pricing import estimate_cost_usd
     from ..providers.base_provider import BaseLLMProvider as _Base
-    from ..providers.base_provider import billed_as
 
     worst = 0.0
     for _, provider in target.members:
         try:
             if input_bound is not None and type(provider).estimate_cost is _Base.estimate_cost:
-                catalog_id = billed_as(provider)
+                catalog_id = provider.catalog_id
                 cost = estimate_cost_usd(catalog_id, provider.model_id, input_bound, request.max_tokens)
             else:
                 cost = provider.estimate_cost(request)
