@@ -224,3 +224,20 @@ def test_ab_gateway_refuses_a_malformed_env_pair() -> None:
 
     with pytest.raises(SystemExit, match="NAME=VALUE"):
         ab_gateway._env(["NOVALUE"])
+
+
+def test_ab_router_runs_a_revision_against_the_work_tree_and_reports_both_sides() -> None:
+    argv = [sys.executable, "-m", "bench.ab_router", "--a-rev", "HEAD", "--repeats", "1", "--n", "200"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=110, check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+    lines = [line for line in done.stdout.splitlines() if line[:2] in ("A:", "B:")]
+    assert [line[:2] for line in lines] == ["A:", "B:"]
+    for line in lines:
+        assert float(line.split()[3]) > 0  # added p50 in µs
+
+
+def test_ab_router_refuses_zero_repeats() -> None:
+    from bench import ab_router
+
+    with pytest.raises(SystemExit, match="at least 1"):
+        ab_router.main(["--repeats", "0"])
