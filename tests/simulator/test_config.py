@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,30 @@ def test_glob_model_keys_match_unlisted_models_and_are_not_listed() -> None:
     assert config.knows("gpt-5")
     assert not config.knows("o3")
     assert config.model_ids() == ["gpt-4o"]
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"sed": 1}, "sed: unknown key"),
+        ({"defaults": {"reply_token": 3}}, "defaults.reply_token: unknown key"),
+        ({"models": {"m": {"latency_ms": -1}}}, "models.m.latency_ms: must be a number >= 0, got -1"),
+        ({"models": {"ok": {}, "gpt-4o.mini": {"token_ms": "5"}}}, 'models."gpt-4o.mini".token_ms: must'),
+        ({"defaults": {"reply_tokens": 0}}, "defaults.reply_tokens: must be at least 1, got 0"),
+        ({"faults": [{"kind": "nope"}]}, "faults[0]: unknown fault kind 'nope'"),
+        ({"faults": [{"kind": "429", "rat": 0.5}]}, "faults[0].rat: unknown key"),
+        ({"seed": "7"}, "seed: must be an integer"),
+    ],
+)
+def test_config_mistakes_are_one_line_naming_the_key(data: dict[str, object], expected: str) -> None:
+    with pytest.raises(ValueError, match="^" + re.escape(expected)) as info:
+        SimulatorConfig.from_dict(data)
+    assert "\n" not in str(info.value)
+
+
+def test_a_model_table_changes_only_what_it_names() -> None:
+    config = SimulatorConfig.from_dict({"defaults": {"token_ms": 5}, "models": {"m": {"reply_tokens": 3}}})
+    assert config.behaviour("m") == ModelBehaviour(reply_tokens=3, token_ms=5.0)
+    base = ModelBehaviour(latency_ms=7)
+    assert ModelBehaviour.from_dict({"echo_words": 2}, base) == ModelBehaviour(latency_ms=7, echo_words=2)
+    assert ModelBehaviour.from_dict({"echo_words": 2}).to_dict()["echo_words"] == 2

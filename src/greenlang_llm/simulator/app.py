@@ -17,7 +17,7 @@ import itertools
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -321,7 +321,7 @@ class SimulatorApp:
             except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
                 return json_response({"error": str(exc)}, 400)
             self.config.models.update(updates)
-        return json_response({name: asdict(b) for name, b in self.config.models.items()})
+        return json_response({name: b.to_dict() for name, b in self.config.models.items()})
 
     async def admin_reset(self, request: Request) -> Response:
         body = await request.body()

@@ -35,13 +35,20 @@ import fnmatch
 import hashlib
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from msgspec import Meta, Struct, field
+from msgspec.structs import asdict, replace
+
+from .._typed_config import ConfigError, convert
 from .faults import FaultRule
 
 __all__ = ["ModelBehaviour", "SimulatorConfig", "hash_key"]
+
+Milliseconds = Annotated[float, Meta(ge=0)]
+Tokens = Annotated[int, Meta(ge=0)]
 
 
 def _is_glob(name: str) -> bool:
@@ -53,42 +60,45 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class ModelBehaviour:
-    """How one model answers. Token counts are documented in docs/simulator.md."""
+class ModelBehaviour(Struct, frozen=True, forbid_unknown_fields=True):
+    """How one model answers. Token counts are documented in docs/simulator.md.
 
-    reply_tokens: int = 16
+    The annotations are the rules a config file (or ``POST /_sim/models``) is checked
+    against; building one in code takes the values as given."""
+
+    reply_tokens: Annotated[int, Meta(ge=1)] = 16
     """Words (= output tokens) in a full reply; ``max_tokens`` below this cuts it (finish ``length``)."""
-    latency_ms: float = 0.0
-    jitter_ms: float = 0.0
-    token_ms: float = 0.0
-    cache_read_tokens: int = 0
+    latency_ms: Milliseconds = 0.0
+    jitter_ms: Milliseconds = 0.0
+    token_ms: Milliseconds = 0.0
+    cache_read_tokens: Tokens = 0
     """A simulated cached prompt prefix, added to every request's input tokens as cache reads."""
-    cache_write_tokens: int = 0
-    context_window: int = 200_000
+    cache_write_tokens: Tokens = 0
+    context_window: Tokens = 200_000
     """Input tokens above this answer the API's context-length 400."""
-    echo_words: int = 0
+    echo_words: Tokens = 0
     """A continuation of an assistant prefill first repeats the prefill's last N words (see replies.py)."""
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"model behaviour {f.name} must be a non-negative number, got {value!r}")
-        if self.reply_tokens < 1:
-            raise ValueError("reply_tokens must be at least 1")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], base: ModelBehaviour | None = None) -> ModelBehaviour:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown model setting(s): {', '.join(sorted(unknown))}")
-        return replace(base or cls(), **dict(data))
+        """Checked settings over ``base`` (else the class defaults); a mistake is a :class:`ConfigError`."""
+        return _over(base or cls(), data, convert(data, cls))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
-@dataclass(slots=True)
-class SimulatorConfig:
+def _over(base: ModelBehaviour, data: Mapping[str, Any], checked: ModelBehaviour) -> ModelBehaviour:
+    """``base`` with the settings ``data`` names taken from ``checked`` (its converted form)."""
+    return replace(base, **{name: getattr(checked, name) for name in data})
+
+
+_FAULT_KEYS = frozenset(f.name for f in fields(FaultRule))
+
+
+class SimulatorConfig(Struct, forbid_unknown_fields=True):
+    """A simulator's settings; mutable, so a running simulator can be re-seeded and re-configured."""
+
     seed: int = 0
     defaults: ModelBehaviour = field(default_factory=ModelBehaviour)
     models: dict[str, ModelBehaviour] = field(default_factory=dict)
@@ -125,26 +135,19 @@ class SimulatorConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SimulatorConfig:
-        data = dict(data)
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown simulator setting(s): {', '.join(sorted(unknown))}")
-        defaults = ModelBehaviour.from_dict(data.get("defaults", {}))
-        models = {
-            str(name): ModelBehaviour.from_dict(values, defaults)
-            for name, values in dict(data.get("models", {})).items()
-        }
-        return cls(
-            seed=int(data.get("seed", 0)),
-            defaults=defaults,
-            models=models,
-            faults=[FaultRule.from_dict(f) for f in data.get("faults", [])],
-            valid_keys_sha256=frozenset(str(h).lower() for h in data.get("valid_keys_sha256", [])),
-            require_key=bool(data.get("require_key", True)),
-            strict_models=bool(data.get("strict_models", False)),
-            enforce_version_rules=bool(data.get("enforce_version_rules", True)),
-        )
+        """Checked like the gateway's config: one line naming the key (``models.m.latency_ms: ...``).
+
+        A model's table sets only what differs from ``[defaults]``, so each model is the
+        defaults with its own keys replaced."""
+        config = convert(data, cls)
+        for i, rule in enumerate(data.get("faults", ())):
+            unknown = sorted(set(rule) - _FAULT_KEYS)
+            if unknown:  # FaultRule is a dataclass: msgspec would skip a misspelt key
+                raise ConfigError(f"faults[{i}].{unknown[0]}: unknown key")
+        tables = data.get("models", {})
+        config.models = {name: _over(config.defaults, tables[name], m) for name, m in config.models.items()}
+        config.valid_keys_sha256 = frozenset(h.lower() for h in config.valid_keys_sha256)
+        return config
 
     @classmethod
     def from_toml(cls, path: str | Path) -> SimulatorConfig:
