@@ -127,8 +127,3 @@ class BaseLLMProvider(abc.ABC):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-
-
-def billed_as(provider: BaseLLMProvider) -> str:
-    """``provider.catalog_id``; kept until its last callers ask the provider directly."""
-    return provider.catalog_id
