@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from greenlang_llm import InvalidRequestError, pricing
+from greenlang_llm.money import nanos_to_decimal, nanos_to_usd, usd_to_nanos
 from greenlang_llm.pricing import (
     Cost,
     apply_price_overrides,
@@ -23,7 +24,6 @@ from greenlang_llm.pricing import (
     price_usage,
     set_price_override,
 )
-from greenlang_llm.money import nanos_to_decimal, nanos_to_usd, usd_to_nanos
 
 
 @pytest.fixture(autouse=True)
