@@ -170,7 +170,7 @@ def _build_routers(settings: DemoSettings, state: DemoState, anthropic_url: str 
     for tier in TIERS.values():
         router = LLMRouter(strategy=settings.strategy, health_check_interval=5.0,
                            circuit_breaker_threshold=5, circuit_breaker_timeout=settings.breaker_timeout,
-                           max_retries=1)
+                           max_failovers=1)
         if not settings.live or os.environ.get("ANTHROPIC_API_KEY"):
             label = f"{tier.name}/anthropic"
             router.register_provider("anthropic", observed(
