@@ -9,8 +9,9 @@ A new version is appended here, never edited in place.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Literal
 
-__all__ = ["MIGRATIONS", "Migration", "latest_version"]
+__all__ = ["MIGRATIONS", "Migration", "apply_pending", "latest_version"]
 
 
 # Rollup rows live in their primary-key b-tree (no separate rowid table): one page
@@ -117,3 +118,20 @@ MIGRATIONS: tuple[Migration, ...] = (
 
 def latest_version() -> int:
     return MIGRATIONS[-1].version
+
+
+def apply_pending(cursor: Any, dialect: Literal["sqlite", "postgresql"]) -> None:
+    """Run every migration newer than the database's ``schema_version``, recording each.
+
+    The caller holds the transaction (and, on PostgreSQL, the migration lock), so concurrent
+    starts migrate once. ``cursor`` is a DB-API cursor whose ``execute`` returns itself
+    (sqlite3 and psycopg 3 both do)."""
+    record = f"INSERT INTO schema_version (version) VALUES ({'?' if dialect == 'sqlite' else '%s'})"
+    cursor.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = cursor.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    current = int(row[0]) if row and row[0] is not None else 0
+    for migration in MIGRATIONS:
+        if migration.version > current:
+            for statement in getattr(migration, dialect):
+                cursor.execute(statement)
+            cursor.execute(record, (migration.version,))

@@ -22,7 +22,7 @@ from .base import (
     record_params,
     rollup_statements,
 )
-from .migrations import MIGRATIONS
+from .migrations import apply_pending
 from .records import UsageRecord
 
 __all__ = ["PostgresLedger"]
@@ -68,14 +68,7 @@ class PostgresLedger(LedgerStorage):
         with self._lock, self._conn.transaction():
             cur = self._conn.cursor()
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))
-            cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = cur.execute("SELECT MAX(version) FROM schema_version").fetchone()
-            current = int(row[0]) if row and row[0] is not None else 0
-            for migration in MIGRATIONS:
-                if migration.version > current:
-                    for statement in migration.postgresql:
-                        cur.execute(statement)
-                    cur.execute("INSERT INTO schema_version (version) VALUES (%s)", (migration.version,))
+            apply_pending(cur, "postgresql")
 
     def schema_version(self) -> int:
         return int(self._read("SELECT MAX(version) FROM schema_version")[0][0])

@@ -39,7 +39,7 @@ from .base import (
     record_params,
     rollup_statements,
 )
-from .migrations import MIGRATIONS
+from .migrations import apply_pending
 from .records import UsageRecord
 
 __all__ = ["SQLiteLedger"]
@@ -77,14 +77,7 @@ class SQLiteLedger(LedgerStorage):
             cur = self._conn.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
-                cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-                row = cur.execute("SELECT MAX(version) FROM schema_version").fetchone()
-                current = int(row[0]) if row and row[0] is not None else 0
-                for migration in MIGRATIONS:
-                    if migration.version > current:
-                        for statement in migration.sqlite:
-                            cur.execute(statement)
-                        cur.execute("INSERT INTO schema_version (version) VALUES (?)", (migration.version,))
+                apply_pending(cur, "sqlite")
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
