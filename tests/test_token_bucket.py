@@ -63,3 +63,15 @@ def test_an_earlier_clock_reading_refills_nothing() -> None:
     bucket.level = 0.0
     bucket.refill(5.0)
     assert (bucket.level, bucket.stamp) == (0.0, 10.0)
+
+
+@pytest.mark.parametrize("per_minute", [1, 31, 123, 245, 500, 1000])
+def test_an_integer_limit_is_a_whole_burst_exactly(per_minute: int) -> None:
+    """A key with rpm=123 may burst 123 requests, not 122 (rate x 60 s is 122.99999999999999 in floats)."""
+    bucket = TokenBucket(per_minute, Clock())
+    assert bucket.capacity == per_minute
+    assert sum(bucket.try_take() is None for _ in range(per_minute + 10)) == per_minute
+
+
+def test_every_integer_limit_up_to_a_hundred_thousand_has_an_exact_capacity() -> None:
+    assert all(TokenBucket(n, Clock()).capacity == n for n in range(1, 100_001))

@@ -33,13 +33,15 @@ __all__ = ["TokenBucket"]
 class TokenBucket:
     """``per_minute`` units refilled continuously; full at start; ``level`` may go below zero."""
 
-    __slots__ = ("_clock", "capacity", "level", "rate", "stamp")
+    __slots__ = ("_clock", "capacity", "level", "per_minute", "rate", "stamp")
 
     def __init__(
         self, per_minute: float, clock: Callable[[], float] = time.monotonic, *, burst_seconds: float = 60.0
     ) -> None:
+        self.per_minute = per_minute
         self.rate = per_minute / 60.0
-        self.capacity = self.rate * burst_seconds
+        # multiply before dividing: an integer limit gives an exact capacity (123, not 122.99...)
+        self.capacity = per_minute * burst_seconds / 60.0
         self.level = self.capacity
         self._clock = clock
         self.stamp = clock()

@@ -91,3 +91,22 @@ def test_charges_travel_with_the_next_check_or_the_flush(redis_client: Any, pref
     tpm.charge(100)
     limits.close()  # flushes what is pending
     assert tpm._pending == 0.0
+
+
+@pytest.mark.parametrize("per_minute", [31, 123, 1000])
+def test_the_outage_fallback_keeps_one_bucket_and_its_limit(
+    redis_client: Any, prefix: str, monkeypatch: pytest.MonkeyPatch, per_minute: int
+) -> None:
+    """The local fallback is built once per share, so it keeps its level (and any debt) between calls."""
+    limits = RedisLimits(
+        redis_client, prefix=prefix, replicas=lambda: 1, retry_s=60.0, clock=lambda: 0.0, background=False
+    )
+    bucket = limits.bucket("k", per_minute)
+
+    def down(**kw: Any) -> Any:
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(limits, "_script", down)
+    taken = sum(bucket.try_take() is None for _ in range(per_minute + 50))
+    assert limits.degraded
+    assert taken == per_minute

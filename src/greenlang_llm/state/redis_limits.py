@@ -165,7 +165,7 @@ class RedisTokenBucket:
         from ..token_bucket import TokenBucket
 
         share = max(1, self.per_minute // max(1, self.limits.replicas()))
-        if self._local is None or self._local.capacity != share:
+        if self._local is None or self._local.per_minute != share:
             self._local = TokenBucket(share, self.limits.clock)
         return self._local
 
