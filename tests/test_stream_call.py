@@ -114,3 +114,36 @@ async def test_a_broken_streams_tokens_are_priced_under_the_providers_display_na
     assert usage.estimated
     assert (usage.input_tokens, usage.output_tokens) == (host.count_tokens(REQ), 2)
     assert usage.total_cost_usd == pytest.approx((usage.input_tokens * 7 + 2 * 11) / 1_000_000, rel=1e-9)
+
+
+async def test_a_provider_that_does_not_subclass_the_base_is_still_continued_and_charged() -> None:
+    """The router takes any object with the provider methods; a broken stream of one is priced under
+    its name and judged like any other (found in review: it crashed on a missing catalog_id)."""
+
+    class Duck:
+        name = "openai"
+        model_id = "gpt-4o-mini"
+
+        def count_tokens(self, request: GenerationRequest) -> int:
+            return 3
+
+        async def generate(self, request: GenerationRequest) -> GenerationResponse:
+            raise NotImplementedError
+
+        async def stream(self, request: GenerationRequest):  # type: ignore[no-untyped-def]
+            yield StreamChunk("a ")
+            raise errors.StreamInterruptedError("cut", provider="openai", partial_text="a ")
+
+        async def close(self) -> None:
+            pass
+
+    router = LLMRouter(circuit_breaker_threshold=1)
+    router.register_provider("duck", Duck())  # type: ignore[arg-type]
+    with pytest.raises(errors.StreamInterruptedError) as info:
+        async for _ in router.stream(REQ):
+            pass
+    assert info.value.partial_text == "a "
+    assert [p.provider for p in info.value.usage_parts] == ["duck"]
+    metrics = router.get_metrics()
+    assert metrics["global"]["failed_requests"] == 1
+    assert metrics["providers"]["duck"]["circuit_breaker_state"] == "open"

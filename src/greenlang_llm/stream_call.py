@@ -216,7 +216,10 @@ class StreamCall:
             except Exception:
                 prompt = None
             # priced under the id its finished calls are billed under (a custom provider_name)
-            part = estimate_part(entry.provider.catalog_id, model, upstream_request, produced, prompt)
+            # (the router takes any object with the provider methods: one that does not subclass
+            # BaseLLMProvider has no declared catalog_id and is billed under its name)
+            catalog_id = getattr(entry.provider, "catalog_id", None) or entry.provider.name
+            part = estimate_part(catalog_id, model, upstream_request, produced, prompt)
             self.parts.append(UsagePart(entry.name, model, part))
             chain.book_cost(entry, part.total_cost_usd)
         if continuing and not sent and _is_prefill_rejection(raw):
