@@ -79,6 +79,9 @@ def test_max_retries_is_a_deprecated_alias_of_max_failovers() -> None:
         LLMRouter(max_retries=-1)
     with pytest.raises(ValueError, match="max_failovers must be an integer"):
         LLMRouter(max_failovers=True)
+    with pytest.warns(DeprecationWarning, match="max_failovers"):
+        router.max_retries = 0  # the original API allowed setting it between calls
+    assert router.max_failovers == 0
 
 
 async def test_a_strategy_object_is_accepted_and_named_in_metrics() -> None:

@@ -68,7 +68,8 @@ def test_unknown_attribute_raises_attribute_error() -> None:
         ),
         ("greenlang_llm.circuit_breaker", ["CircuitBreaker", "CircuitBreakerOpenError", "CircuitState"]),
         ("greenlang_llm.cost_tracker", ["CostTracker", "BudgetStatus", "CostSummary"]),
-        ("greenlang_llm.llm_router", ["LLMRouter", "RoutingStrategy"]),
+        ("greenlang_llm.llm_router", ["LLMRouter", "RoutingStrategy", "AllCircuitsOpenError",
+                                      "AllProvidersRateLimitedError"]),
         ("greenlang_llm.rate_limiter", ["RateLimiter"]),
     ],
 )

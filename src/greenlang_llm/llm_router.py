@@ -36,7 +36,13 @@ import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from ._errors import AllCircuitsOpenError, AllProvidersFailedError, CircuitBreakerOpenError, ProviderError
+from ._errors import (
+    AllCircuitsOpenError,
+    AllProvidersFailedError,
+    AllProvidersRateLimitedError,
+    CircuitBreakerOpenError,
+    ProviderError,
+)
 from ._types import GenerationRequest, GenerationResponse, ProviderHealth, StreamChunk
 from .circuit_breaker import BreakerStateStore, CircuitBreaker, CircuitState, Transition
 from .failover import FailoverChain, GiveUp, RetrySame, within
@@ -47,7 +53,8 @@ from .router_stats import RouteEntry, RouterStats
 from .strategies import RoutingStrategy, Strategy, make_strategy
 from .stream_call import ContinuationHook, StreamCall
 
-__all__ = ["LLMRouter", "RoutingStrategy"]  # RoutingStrategy: the original package imported it from here
+# RoutingStrategy: the original package imported it from here; the two errors were first exported here
+__all__ = ["AllCircuitsOpenError", "AllProvidersRateLimitedError", "LLMRouter", "RoutingStrategy"]
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +124,16 @@ class LLMRouter:
 
     @property
     def max_retries(self) -> int:
-        """Deprecated name of :attr:`max_failovers` (the original API's)."""
+        """Deprecated name of :attr:`max_failovers` (the original API's); setting it warns."""
         return self.max_failovers
+
+    @max_retries.setter
+    def max_retries(self, value: int) -> None:
+        warnings.warn("LLMRouter.max_retries is deprecated: it is now called max_failovers",
+                      DeprecationWarning, stacklevel=2)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"max_retries must be an integer >= 0, got {value!r}")
+        self.max_failovers = value
 
     # -- registration ------------------------------------------------------------------
     def register_provider(self, name: str, provider: BaseLLMProvider, priority: int = 1) -> None:

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from .. import money
 from .._errors import InvalidRequestError
 from .._types import TokenUsage
-from ..money import parse_usd, usd_to_nanos
+from ..money import parse_usd
 
 __all__ = [
     "BudgetRecord",
@@ -42,7 +43,7 @@ def ledger_nanos(value: Any, name: str = "amount") -> int:
     The sign is judged on the amount as written, so ``-1e-10`` (0 nanos once rounded)
     is refused like any other negative cost. Raises ``InvalidRequestError`` naming ``name``.
     """
-    nanos = usd_to_nanos(value, name)
+    nanos = money.usd_to_nanos(value, name)
     if nanos < 0 or (nanos == 0 and value != 0 and parse_usd(value, name) < 0):
         raise InvalidRequestError(f"{name} must not be negative, got {value}")
     if nanos > _MAX_NANOS:
