@@ -24,7 +24,7 @@ async def test_failed_attempt_is_noted_against_the_current_request() -> None:
         script=[ServiceUnavailableError("down")],
     )
     up = observed(FakeProvider, observer, "premium/openai", model_id="gpt", default_text="fine thanks")
-    router = LLMRouter(max_retries=1)
+    router = LLMRouter(max_failovers=1)
     router.register_provider("anthropic", down, priority=1)
     router.register_provider("openai", up, priority=2)
     token = CURRENT_REQUEST.set(41)

@@ -36,7 +36,7 @@ from greenlang_llm.providers import AnthropicProvider, OpenAIProvider
 from greenlang_llm.simulator import FaultRule, Simulator, SimulatorConfig
 
 PROVIDER_RETRIES = 1  # P: provider max_retries
-ROUTER_RETRIES = 2  # R: router max_retries (every provider may be tried once)
+ROUTER_RETRIES = 2  # R: router max_failovers (every provider may be tried once)
 PROVIDER_TIMEOUT = 1.0  # per HTTP attempt; "slow" faults answer after 30 s
 DEADLINE = 10.0  # GenerationRequest.timeout: the whole chain
 CONCURRENCY = 50
@@ -60,7 +60,7 @@ def _providers(sim: Simulator, seed: int) -> list[tuple[str, AnthropicProvider |
 
 
 def _router(sim: Simulator, **kwargs: object) -> LLMRouter:
-    router = LLMRouter(max_retries=ROUTER_RETRIES, **kwargs)  # type: ignore[arg-type]
+    router = LLMRouter(max_failovers=ROUTER_RETRIES, **kwargs)  # type: ignore[arg-type]
     for priority, (name, provider) in enumerate(_providers(sim, SEED), start=1):
         router.register_provider(name, provider, priority=priority)
     return router

@@ -213,7 +213,7 @@ async def test_canary_keys_never_leak_through_the_gateway() -> None:
 async def test_canary_keys_never_leak_into_library_exceptions() -> None:
     with all_logs_at_debug() as logs:
         async with echo_upstream() as echo:
-            router = LLMRouter(max_retries=1)
+            router = LLMRouter(max_failovers=1)
             router.register_provider("a", AnthropicProvider("claude-3-5-haiku-20241022", api_key=PROVIDER_KEY,
                                                             base_url=echo + "/e500", max_retries=1,
                                                             base_delay=0.01), priority=1)

@@ -125,7 +125,7 @@ async def test_routers_in_two_replicas_share_the_breaker(redis_client: Any, pref
     healthy = FakeProvider("m")
     routers = []
     for provider in (failing, healthy):
-        router = LLMRouter(circuit_breaker_threshold=3, max_retries=0, breaker_store=factory)
+        router = LLMRouter(circuit_breaker_threshold=3, max_failovers=0, breaker_store=factory)
         router.register_provider("p", provider)
         routers.append(router)
     for _ in range(3):

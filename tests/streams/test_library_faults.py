@@ -33,14 +33,14 @@ MID_STREAM = ["stream_cut", "stream_error", "stall", "invalid_json", "no_termina
 
 
 def single(provider: object, name: str = "only") -> LLMRouter:
-    router = LLMRouter(max_retries=0, circuit_breaker_threshold=1, circuit_breaker_timeout=60.0)
+    router = LLMRouter(max_failovers=0, circuit_breaker_threshold=1, circuit_breaker_timeout=60.0)
     router.register_provider(name, provider)  # type: ignore[arg-type]
     return router
 
 
 def pair(first: object, second: object) -> LLMRouter:
     # room for a same-provider retry before the failover, whatever the error table decides
-    router = LLMRouter(max_retries=3, circuit_breaker_threshold=1, circuit_breaker_timeout=60.0)
+    router = LLMRouter(max_failovers=3, circuit_breaker_threshold=1, circuit_breaker_timeout=60.0)
     router.register_provider("primary", first, priority=1)  # type: ignore[arg-type]
     router.register_provider("fallback", second, priority=2)  # type: ignore[arg-type]
     return router
