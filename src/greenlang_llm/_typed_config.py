@@ -187,7 +187,10 @@ def _refuse_non_finite(document: dict[str, Any], cls: type[Any]) -> None:
     while stack:
         value, steps = stack.pop()
         if isinstance(value, float) and not math.isfinite(value):
-            spot = _blamed(_walk(cls, document, steps))
+            trail = _walk(cls, document, steps)
+            if any(isinstance(spot.node, mi.AnyType) for spot in trail):
+                continue  # under a key the config does not declare: msgspec says "unknown key"
+            spot = _blamed(trail)
             raise ConfigError(f"{spot.path}: {_expected(spot, 'not a finite number')}")
         if isinstance(value, dict):
             stack.extend((v, [*steps, str(k)]) for k, v in reversed(value.items()))

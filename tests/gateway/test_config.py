@@ -288,3 +288,23 @@ def test_secrets_are_not_in_any_repr() -> None:
 def test_importing_the_package_does_not_load_the_validation_library() -> None:
     code = "import sys, greenlang_llm; assert 'msgspec' not in sys.modules, 'msgspec imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_an_unknown_strategy_lists_the_choices_in_the_documented_order() -> None:
+    data = config_dict()
+    data["routes"][0]["strategy"] = "fastest"
+    assert _error(data) == (
+        "routes[0].strategy: must be one of priority, least_cost, least_latency, round_robin, random; "
+        "got 'fastest'"
+    )
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_a_misspelt_key_is_unknown_whatever_its_value(value: float) -> None:
+    """TOML's inf/nan under a key the config does not declare: the typo is the problem, not the number."""
+    data = config_dict()
+    data.setdefault("server", {})["timeout_seconds_typo"] = value
+    assert _error(data) == "server.timeout_seconds_typo: unknown key"
+    data = config_dict()
+    data["providers"][0]["tmeout"] = value
+    assert _error(data) == "providers[0].tmeout: unknown key"

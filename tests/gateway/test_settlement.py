@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from greenlang_llm._types import SplitUsage, TokenUsage, UsagePart
 from greenlang_llm.gateway.keys import VirtualKey
 from greenlang_llm.gateway.metrics import Metrics
@@ -67,3 +69,27 @@ def test_a_request_without_a_reservation_or_holds_releases_nothing() -> None:
     ledger, metrics = RecordingLedger(), Metrics()
     Settlement(ledger, metrics, VirtualKey("acme", "web"), "req_2", None).release()  # type: ignore[arg-type]
     assert ledger.items == []
+
+
+def test_a_record_that_cannot_be_queued_still_frees_the_reservation_and_the_holds() -> None:
+    """A failure while booking (here the second part's record) must not leave money held until the TTL."""
+
+    class FailingLedger(RecordingLedger):
+        def submit(self, reservation: Any, record: dict[str, Any] | None, wait: bool = False) -> None:
+            if record is not None and record["request_id"] == "req_1.2":
+                raise RuntimeError("queue refused the record")
+            super().submit(reservation, record, wait)
+
+    ledger, holds = FailingLedger(), ["hold-continuation"]
+    settlement = Settlement(ledger, Metrics(), VirtualKey("acme", "web"), "req_1", "hold-request", holds)  # type: ignore[arg-type]
+    parts = (
+        UsagePart("claude", "haiku", TokenUsage(10, 4, 14)),
+        UsagePart("gpt", "mini", TokenUsage(14, 6, 20)),
+    )
+    with pytest.raises(RuntimeError, match="queue refused"):  # the ledger's refusal reaches the caller
+        settlement.book(SplitUsage(24, 10, 34, parts=parts), "claude", "haiku")
+    released = [reservation for reservation, record, _ in ledger.items if record is None]
+    assert released == ["hold-request", "hold-continuation"]
+    assert holds == []
+    settlement.release()  # a later release is a no-op: nothing is freed twice
+    assert [r for r, rec, _ in ledger.items if rec is None] == ["hold-request", "hold-continuation"]

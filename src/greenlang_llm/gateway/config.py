@@ -218,7 +218,14 @@ class RouteConfig(Struct, frozen=True, forbid_unknown_fields=True):
             extra_json_schema={"uniqueItems": True},
         ),
     ]
-    strategy: Annotated[StrategyName, _doc("How the providers are ordered for each request.")] = "priority"
+    strategy: Annotated[
+        StrategyName,
+        _doc(
+            "How the providers are ordered for each request.",
+            # in the declared order, as the docs list them (msgspec sorts a Literal's values)
+            invalid=f"must be one of {', '.join(STRATEGIES)}; got {{value!r}}",
+        ),
+    ] = "priority"
     max_retries: Annotated[
         Annotated[int, Meta(ge=0, le=20)] | None, _doc("Extra providers tried after the first.")
     ] = None

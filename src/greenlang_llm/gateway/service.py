@@ -471,6 +471,11 @@ class OpenStream:
     is only sent for a durable record. ``close()`` closes the upstream call (a client that
     went away cancels it) and books what happened unless ``finish`` already did: the usage,
     or an estimate of the text delivered, or a release when nothing was produced.
+
+    Whoever opens one must close it: the handler's ``StreamRelay`` does in its ``finally``, and
+    Starlette always calls the response an endpoint returns. Code that embeds
+    ``handle_completion`` and drops the response uncalled leaves the request's money held until
+    the reservation's TTL and its upstream open until garbage collection.
     """
 
     __slots__ = (

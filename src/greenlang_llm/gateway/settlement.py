@@ -77,20 +77,30 @@ class Settlement:
             return None
         self.done = True
         parts = usage.parts if isinstance(usage, SplitUsage) else ()
-        if not parts:
-            future = self._record(usage, provider, model_id, self.request_id, self.reservation, durable)
-        else:  # a continued stream: one record per upstream call
-            last = len(parts) - 1
-            for i, part in enumerate(parts):
-                future = self._record(
-                    part.usage,
-                    part.provider,
-                    part.model_id,
-                    self.request_id if i == 0 else f"{self.request_id}.{i + 1}",
-                    self.reservation if i == last else None,
-                    durable and i == last,
-                )
-        self._free_holds()
+        future: asyncio.Future[None] | None = None
+        reservation_queued = False
+        try:
+            if not parts:
+                future = self._record(usage, provider, model_id, self.request_id, self.reservation, durable)
+                reservation_queued = True
+            else:  # a continued stream: one record per upstream call
+                last = len(parts) - 1
+                for i, part in enumerate(parts):
+                    future = self._record(
+                        part.usage,
+                        part.provider,
+                        part.model_id,
+                        self.request_id if i == 0 else f"{self.request_id}.{i + 1}",
+                        self.reservation if i == last else None,
+                        durable and i == last,
+                    )
+                reservation_queued = True
+        finally:
+            # a record that could not be queued must not keep the request's money held until
+            # the reservation's TTL: what was not handed over is released here
+            if not reservation_queued and self.reservation is not None:
+                self._ledger.submit(self.reservation, None)
+            self._free_holds()
         return future
 
     def release(self) -> None:
