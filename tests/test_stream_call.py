@@ -98,7 +98,7 @@ def _overrides() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("_overrides")
-async def test_a_broken_streams_tokens_are_priced_under_the_providers_display_name() -> None:
+async def test_a_broken_streams_tokens_are_priced_under_the_providers_catalog_id() -> None:
     # Only "my-host" has this price: the id the provider's finished calls are billed under.
     set_price_override("gpt-4.1-mini", provider="my-host", input_per_mtok=7, output_per_mtok=11)
     router = _router(continue_on_failure=False)
