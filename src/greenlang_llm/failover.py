@@ -7,10 +7,9 @@ table, :data:`FAILOVER_TABLE`, first matching row wins, and answers with a typed
 ``LLMRouter.generate`` and a stream (``stream_call.py``) act on alike. The chain
 also books every attempt's outcome (provider entry, breaker ticket, the router's
 :class:`~greenlang_llm.router_stats.RouterStats`), so no caller touches the
-router's state. The router never guesses
-from status codes: the error class (set once by ``error_from_http`` or by a
-provider) decides. docs/routing.md has the same table; tests/test_failover_table.py
-checks it row by row.
+router's state. The router never guesses from status codes: the error class (set
+once by ``error_from_http`` or by a provider) decides. docs/routing.md has the
+same table; tests/test_failover_table.py checks it row by row.
 
 =====================================  ======================  =========================================
 error                                  verdict                 what happens next
