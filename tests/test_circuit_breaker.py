@@ -37,6 +37,9 @@ async def _ok() -> str:
     return "ok"
 
 
+BOOM = errors.ServiceUnavailableError("boom", status_code=503)
+
+
 def _breaker(clock: FakeClock, threshold: int = 3, timeout: float = 60.0) -> CircuitBreaker:
     return CircuitBreaker(threshold, timeout, clock=clock, name="p1")
 
@@ -299,3 +302,117 @@ def test_breaker_invariants_hold_for_any_sequence(ops: list[tuple[str, int]]) ->
     history = list(breaker.transitions)
     assert all((t.from_state, t.to_state) in _EDGES for t in history)
     assert all(a.to_state is b.from_state for a, b in itertools.pairwise(history))
+
+
+# -- escalating open periods ------------------------------------------------------------------
+
+
+def _escalating(clock: FakeClock, base: float = 5.0, cap: float = 60.0) -> CircuitBreaker:
+    return CircuitBreaker(1, cap, clock=clock, name="p1", base_timeout=base)
+
+
+def _waits_until_probe(breaker: CircuitBreaker, clock: FakeClock) -> float:
+    """Advance in 0.5 s steps until a probe is admitted; the seconds that took."""
+    waited = 0.0
+    while not breaker.is_available():
+        assert breaker.try_allow() is None
+        clock.advance(0.5)
+        waited += 0.5
+    return waited
+
+
+def test_each_failed_trial_doubles_the_open_period_up_to_the_cap() -> None:
+    clock = FakeClock()
+    breaker = _escalating(clock)
+    breaker.allow().failure(BOOM)
+    waits = []
+    for _ in range(6):
+        waits.append(_waits_until_probe(breaker, clock))
+        probe = breaker.allow()
+        assert probe.is_probe
+        probe.failure(BOOM)
+    assert waits == [5, 10, 20, 40, 60, 60]
+    assert breaker.open_period == 60
+    assert "next trial in 60s" in breaker.transitions[-1].reason
+
+
+def test_a_successful_trial_resets_the_escalation() -> None:
+    clock = FakeClock()
+    breaker = _escalating(clock)
+    breaker.allow().failure(BOOM)
+    for _ in range(3):  # 5, 10, 20 s: three failed trials, the next period is 40 s
+        clock.advance(breaker.retry_after())
+        breaker.allow().failure(BOOM)
+    assert breaker.open_period == 40
+    clock.advance(40)
+    breaker.allow().success()
+    assert breaker.state is CircuitState.CLOSED
+    assert breaker.open_period == 5
+    breaker.allow().failure(BOOM)  # the next outage starts at the base again
+    assert breaker.retry_after() == pytest.approx(5.0)
+    assert _waits_until_probe(breaker, clock) == 5
+
+
+def test_a_cancelled_or_neutral_trial_neither_escalates_nor_resets() -> None:
+    clock = FakeClock()
+    breaker = _escalating(clock)
+    breaker.allow().failure(BOOM)
+    clock.advance(5)
+    breaker.allow().failure(BOOM)  # open for 10 s now
+    clock.advance(10)
+    breaker.allow().release()
+    breaker.allow().failure(errors.InvalidRequestError("neutral"))
+    breaker.allow().failure(BOOM)
+    assert breaker.open_period == 20
+
+
+async def test_one_probe_per_escalated_period_under_one_hundred_concurrent_callers() -> None:
+    clock = FakeClock()
+    breaker = _escalating(clock)
+    breaker.allow().failure(BOOM)
+    clock.advance(5)
+    breaker.allow().failure(BOOM)  # open for 10 s
+    gate = asyncio.Event()
+    entered = 0
+
+    async def slow_ok() -> str:
+        nonlocal entered
+        entered += 1
+        await gate.wait()
+        return "ok"
+
+    clock.advance(9.5)
+    early = await asyncio.gather(*(breaker.call(slow_ok) for _ in range(100)), return_exceptions=True)
+    assert entered == 0
+    assert all(isinstance(r, CircuitBreakerOpenError) for r in early)
+    clock.advance(0.5)
+    tasks = [asyncio.create_task(breaker.call(slow_ok)) for _ in range(100)]
+    await asyncio.sleep(0)
+    assert entered == 1
+    gate.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert sum(r == "ok" for r in results) == 1
+    assert sum(isinstance(r, CircuitBreakerOpenError) for r in results) == 99
+    assert breaker.state is CircuitState.CLOSED
+
+
+def test_without_a_base_every_open_period_is_the_recovery_timeout() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(1, 60.0, clock=clock)  # the constructor's default: no escalation
+    assert breaker.base_timeout == 60.0
+    breaker.allow().failure(BOOM)
+    for _ in range(3):
+        assert _waits_until_probe(breaker, clock) == 60
+        breaker.allow().failure(BOOM)
+
+
+def test_a_base_above_the_cap_is_the_cap() -> None:
+    breaker = CircuitBreaker(1, 2.0, base_timeout=5.0, clock=FakeClock())
+    assert breaker.base_timeout == 2.0
+    assert breaker.open_period == 2.0
+
+
+@pytest.mark.parametrize("base", [0.0, -1.0, float("nan")])
+def test_a_base_must_be_positive(base: float) -> None:
+    with pytest.raises(ValueError, match="base_timeout must be > 0"):
+        CircuitBreaker(1, 60.0, base_timeout=base)

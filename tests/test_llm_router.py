@@ -167,16 +167,26 @@ async def test_context_window_error_fails_over_only_to_a_larger_window() -> None
     assert (response.provider, smaller.calls) == ("large", 0)
 
 
-async def test_context_window_error_without_known_windows_is_returned_as_is() -> None:
+async def test_context_window_error_fails_over_to_an_unknown_window() -> None:
+    # issue #19: a window nobody knows may well be larger, so it is tried (the old rule skipped it)
     router = _router()
     error = errors.ContextWindowExceededError("too long", status_code=400)
-    backup = FakeProvider()
+    backup = FakeProvider("bigger-model", default_text="fits")
     router.register_provider("a", FakeProvider(script=[error]))
     router.register_provider("b", backup)
+    assert (await router.generate(REQ)).provider == "b"
+    assert backup.calls == 1
+
+
+async def test_context_window_error_with_every_fallback_refusing_is_returned_as_is() -> None:
+    router = _router()
+    first = errors.ContextWindowExceededError("too long", status_code=400)
+    last = errors.ContextWindowExceededError("too long here too", status_code=400)
+    router.register_provider("a", FakeProvider(script=[first]))
+    router.register_provider("b", FakeProvider("other-model", script=[last]))
     with pytest.raises(errors.ContextWindowExceededError) as info:
         await router.generate(REQ)
-    assert info.value is error
-    assert backup.calls == 0
+    assert info.value is last
 
 
 async def test_all_rate_limited_is_still_a_rate_limit_error_with_the_soonest_retry() -> None:
@@ -247,12 +257,12 @@ async def test_every_breaker_open_fails_fast_with_the_soonest_recovery() -> None
     router.register_provider("b", b)
     with pytest.raises(errors.AllProvidersFailedError):
         await router.generate(REQ)  # a fails, b fails: both open now (b 0 s later)
-    clock.advance(10)
+    clock.advance(3)  # the first open period is the router's default base, 5 s
     with pytest.raises(CircuitBreakerOpenError) as info:
         await router.generate(REQ)
     assert isinstance(info.value, AllCircuitsOpenError)
     assert isinstance(info.value, errors.AllProvidersFailedError)
-    assert info.value.retry_after == pytest.approx(50.0)
+    assert info.value.retry_after == pytest.approx(2.0)
     assert (a.calls, b.calls) == (1, 1)
 
 
@@ -291,6 +301,44 @@ async def test_one_probe_under_one_hundred_concurrent_router_calls() -> None:
     responses = await asyncio.gather(*tasks)
     assert primary.calls == 2  # the first failure, then exactly one probe
     assert sum(r.provider == "primary" for r in responses) == 1
+
+
+def test_router_breakers_escalate_from_a_five_second_base_by_default() -> None:
+    router = _router(FakeClock())
+    router.register_provider("p", FakeProvider())
+    breaker = router.circuit_breaker("p")
+    assert breaker is not None
+    assert router.circuit_breaker_base_timeout == 5.0
+    assert (breaker.base_timeout, breaker.recovery_timeout) == (5.0, 60.0)
+    short = _router(FakeClock(), circuit_breaker_timeout=2.0)  # a cap below the base wins
+    short.register_provider("p", FakeProvider())
+    assert short.circuit_breaker("p").base_timeout == 2.0  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("base", [0, -1.0])
+def test_router_refuses_a_base_timeout_that_is_not_positive(base: float) -> None:
+    with pytest.raises(ValueError, match="circuit_breaker_base_timeout must be > 0"):
+        LLMRouter(circuit_breaker_base_timeout=base)
+
+
+async def test_a_recovered_primary_is_probed_after_the_current_open_period() -> None:
+    """Failed trials push the next one out (2, 4, 8 s); once it answers, it is used at once again."""
+    clock = FakeClock()
+    router = _router(clock, circuit_breaker_threshold=1, circuit_breaker_timeout=8.0,
+                     circuit_breaker_base_timeout=2.0)
+    primary = FakeProvider(default_text="primary", script=[down()] * 3)
+    router.register_provider("primary", primary, priority=1)
+    router.register_provider("backup", FakeProvider(default_text="backup"), priority=2)
+    answered_by = []
+    for _ in range(40):  # a request every 0.5 s for 20 s
+        answered_by.append((await router.generate(REQ)).provider)
+        clock.advance(0.5)
+    # upstream calls to the primary: t=0 (opens for 2 s), trials at 2 (-> 4 s), 6 (-> 8 s), 14 (passes)
+    first = answered_by.index("primary")
+    assert first == 28  # t = 14 s
+    assert set(answered_by[:first]) == {"backup"}
+    assert set(answered_by[first:]) == {"primary"}
+    assert primary.calls == 3 + 12
 
 
 async def test_breaker_can_be_disabled() -> None:

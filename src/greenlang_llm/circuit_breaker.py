@@ -2,10 +2,18 @@
 
 States and moves::
 
-    CLOSED --(failure_threshold consecutive provider failures)--> OPEN
-    OPEN   --(recovery_timeout elapsed, one caller admitted)----> HALF_OPEN
-    HALF_OPEN --(the probe succeeds)--> CLOSED
-    HALF_OPEN --(the probe fails)-----> OPEN (with a fresh timeout)
+    CLOSED --(failure_threshold consecutive provider failures)--> OPEN (for base_timeout)
+    OPEN   --(its open period elapsed, one caller admitted)----> HALF_OPEN
+    HALF_OPEN --(the probe succeeds)--> CLOSED (the open period back to base_timeout)
+    HALF_OPEN --(the probe fails)-----> OPEN (for twice the last period, at most recovery_timeout)
+
+Open periods escalate, as Envoy's outlier detection does: a provider that failed
+once is tried again after a short ``base_timeout`` (a primary that recovered is
+used again soon), one that keeps failing its trials is left alone for longer and
+longer, up to ``recovery_timeout`` (base 5 s, cap 60 s: 5, 10, 20, 40, 60, 60…).
+``recovery_timeout`` keeps its old meaning as the longest wait; without a
+``base_timeout`` every period is ``recovery_timeout``, as before escalation
+existed. The router and the gateway pass a base (:data:`DEFAULT_BASE_TIMEOUT`).
 
 What counts as a failure: a :class:`ProviderError` whose ``retryable`` is true
 (5xx, 529, timeouts, resets, a 429 that outlived the provider's own retries), and
@@ -19,7 +27,7 @@ Every admission is a :class:`BreakerTicket` stamped with the breaker's
 *generation* (bumped at each transition). An outcome only matters in its own
 generation: 95 slow successes admitted before the breaker opened cannot close
 it again; only the half-open probe decides. A probe that never reports (a hung
-call) loses its lease after another ``recovery_timeout``, so the breaker can
+call) loses its lease after ``recovery_timeout`` (the cap), so the breaker can
 never wedge in HALF_OPEN.
 
 The state lives behind :class:`BreakerStateStore` so that a shared store (state
@@ -49,7 +57,9 @@ from ._errors import (
 )
 
 __all__ = [
+    "DEFAULT_BASE_TIMEOUT",
     "BreakerStateStore",
+    "BreakerStoreFactory",
     "BreakerTicket",
     "CircuitBreaker",
     "CircuitBreakerOpenError",
@@ -61,6 +71,18 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+DEFAULT_BASE_TIMEOUT = 5.0
+"""The first open period the router and the gateway use (seconds; capped by the recovery timeout)."""
+
+
+def open_periods_start(base_timeout: float | None, recovery_timeout: float) -> float:
+    """The first open period: ``base_timeout`` capped by ``recovery_timeout`` (None: the cap itself)."""
+    if base_timeout is None:
+        return recovery_timeout
+    if not base_timeout > 0:
+        raise ValueError(f"base_timeout must be > 0 seconds, got {base_timeout!r}")
+    return min(float(base_timeout), recovery_timeout)
 
 
 class CircuitState(StrEnum):
@@ -128,17 +150,33 @@ class BreakerStateStore(Protocol):
     @property
     def generation(self) -> int: ...
 
+    @property
+    def open_period(self) -> float:
+        """Seconds the current (or, when closed, the next) open period lasts."""
+
+
+class BreakerStoreFactory(Protocol):
+    """Builds the state store of one named breaker (a router calls it once per provider)."""
+
+    def __call__(
+        self, name: str, failure_threshold: int, recovery_timeout: float, base_timeout: float | None, /
+    ) -> BreakerStateStore: ...
+
 
 class LocalBreakerState:
     """In-process state: plain attributes, atomic because the event loop is single-threaded."""
 
-    def __init__(self, failure_threshold: int, recovery_timeout: float) -> None:
+    def __init__(
+        self, failure_threshold: int, recovery_timeout: float, base_timeout: float | None = None
+    ) -> None:
         self.failure_threshold = failure_threshold
         self.recovery_timeout = recovery_timeout
+        self.base_timeout = open_periods_start(base_timeout, recovery_timeout)
         self._state = CircuitState.CLOSED
         self._failures = 0
         self._generation = 0
         self._opened_at = 0.0
+        self._open_for = self.base_timeout
         self._probe_started: float | None = None
         self._closed_admission = Admission(0, False)
 
@@ -154,6 +192,10 @@ class LocalBreakerState:
     def generation(self) -> int:
         return self._generation
 
+    @property
+    def open_period(self) -> float:
+        return self._open_for
+
     def _move(self, to: CircuitState, now: float) -> tuple[CircuitState, CircuitState]:
         before = self._state
         self._state = to
@@ -161,14 +203,17 @@ class LocalBreakerState:
         self._probe_started = None
         if to is CircuitState.OPEN:
             self._opened_at = now
+            if before is CircuitState.HALF_OPEN:  # a failed trial: wait twice as long, up to the cap
+                self._open_for = min(self.recovery_timeout, self._open_for * 2)
         if to is CircuitState.CLOSED:
             self._failures = 0
+            self._open_for = self.base_timeout
             self._closed_admission = Admission(self._generation, False)
         return before, to
 
     def _probe_slot_free(self, now: float) -> bool:
         if self._state is CircuitState.OPEN:
-            return now - self._opened_at >= self.recovery_timeout
+            return now - self._opened_at >= self._open_for
         # HALF_OPEN: free only when the probe's lease ran out.
         return self._probe_started is not None and now - self._probe_started >= self.recovery_timeout
 
@@ -218,7 +263,7 @@ class LocalBreakerState:
         if self.available(now):
             return 0.0
         if self._state is CircuitState.OPEN:
-            return self._opened_at + self.recovery_timeout - now
+            return self._opened_at + self._open_for - now
         assert self._probe_started is not None
         return self._probe_started + self.recovery_timeout - now
 
@@ -258,7 +303,13 @@ class BreakerTicket:
 
 
 class CircuitBreaker:
-    """Guards one provider. ``call(fn)`` wraps an async call; ``allow()`` hands out tickets."""
+    """Guards one provider. ``call(fn)`` wraps an async call; ``allow()`` hands out tickets.
+
+    ``recovery_timeout`` is the longest an open breaker waits before its trial call;
+    ``base_timeout`` the first wait, doubled by each failed trial up to that cap (see
+    the module docstring). None (the default) means every wait is ``recovery_timeout``.
+    ``store`` already holds its own periods: a store built by a factory gets both numbers.
+    """
 
     def __init__(
         self,
@@ -271,6 +322,7 @@ class CircuitBreaker:
         store: BreakerStateStore | None = None,
         on_transition: Callable[[Transition], None] | None = None,
         history: int = 1000,
+        base_timeout: float | None = None,
     ) -> None:
         if isinstance(failure_threshold, bool) or not isinstance(failure_threshold, int) \
                 or failure_threshold < 1:
@@ -279,10 +331,13 @@ class CircuitBreaker:
             raise ValueError(f"recovery_timeout must be >= 0 seconds, got {recovery_timeout!r}")
         self.failure_threshold = failure_threshold
         self.recovery_timeout = float(recovery_timeout)
+        self.base_timeout = open_periods_start(base_timeout, self.recovery_timeout)
+        """The first open period (``recovery_timeout`` when no base was given)."""
         self.name = name
         self._clock = clock
         self._wall_clock = wall_clock
-        self._store: BreakerStateStore = store or LocalBreakerState(failure_threshold, self.recovery_timeout)
+        self._store: BreakerStateStore = store or LocalBreakerState(
+            failure_threshold, self.recovery_timeout, self.base_timeout)
         self._on_transition = on_transition
         self.transitions: deque[Transition] = deque(maxlen=history)
         """The latest state changes, oldest first."""
@@ -297,6 +352,11 @@ class CircuitBreaker:
     def consecutive_failures(self) -> int:
         return self._store.consecutive_failures
 
+    @property
+    def open_period(self) -> float:
+        """Seconds the current open period lasts (when closed: the next one, ``base_timeout``)."""
+        return self._store.open_period
+
     def is_available(self) -> bool:
         """Whether a call would be admitted now (closed, or a probe slot is free). No side effect."""
         return self._store.available(self._clock())
@@ -310,7 +370,7 @@ class CircuitBreaker:
         before = store.state
         admission = store.admit(now)
         if before is not CircuitState.CLOSED and store.state is not before:
-            self._note(before, store.state, "recovery timeout elapsed: admitting one probe", now)
+            self._note(before, store.state, "open period elapsed: admitting one probe", now)
         return admission
 
     def try_allow(self) -> BreakerTicket | None:
@@ -368,7 +428,7 @@ class CircuitBreaker:
             if moved and moved[0] is CircuitState.CLOSED:
                 reason = f"{self.failure_threshold} consecutive failures, last {reason}"
             elif moved:
-                reason = f"probe failed: {reason}"
+                reason = f"probe failed (next trial in {self._store.open_period:g}s): {reason}"
         if moved is not None:
             self._note(moved[0], moved[1], reason, now)
 

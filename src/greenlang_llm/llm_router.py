@@ -44,7 +44,13 @@ from ._errors import (
     ProviderError,
 )
 from ._types import GenerationRequest, GenerationResponse, ProviderHealth, StreamChunk
-from .circuit_breaker import BreakerStateStore, CircuitBreaker, CircuitState, Transition
+from .circuit_breaker import (
+    DEFAULT_BASE_TIMEOUT,
+    BreakerStoreFactory,
+    CircuitBreaker,
+    CircuitState,
+    Transition,
+)
 from .failover import FailoverChain, GiveUp, RetrySame, within
 from .money import nanos_to_usd
 from .providers.base_provider import BaseLLMProvider
@@ -76,7 +82,8 @@ class LLMRouter:
         sleep: Callable[[float], Awaitable[None]] = _asyncio_sleep,
         rng: random.Random | None = None,
         health_check_timeout: float = 10.0,
-        breaker_store: Callable[[str, int, float], BreakerStateStore] | None = None,
+        breaker_store: BreakerStoreFactory | None = None,
+        circuit_breaker_base_timeout: float = DEFAULT_BASE_TIMEOUT,
         continue_on_failure: bool = True,
         same_provider_retries: int = 0,
         retry_backoff: Backoff | None = None,
@@ -99,6 +106,11 @@ class LLMRouter:
         self.enable_circuit_breaker = enable_circuit_breaker
         self.circuit_breaker_threshold = circuit_breaker_threshold
         self.circuit_breaker_timeout = circuit_breaker_timeout
+        if not circuit_breaker_base_timeout > 0:
+            raise ValueError(
+                f"circuit_breaker_base_timeout must be > 0 seconds, got {circuit_breaker_base_timeout!r}")
+        self.circuit_breaker_base_timeout = circuit_breaker_base_timeout
+        """An open breaker's first wait; each failed trial doubles it, up to ``circuit_breaker_timeout``."""
         self.max_failovers = max_failovers
         self.health_check_timeout = health_check_timeout
         if isinstance(same_provider_retries, bool) or not isinstance(same_provider_retries, int) \
@@ -111,7 +123,7 @@ class LLMRouter:
         self._retry_backoff = retry_backoff or Backoff(0.5, 4.0)
         self._rng = rng
         self._breaker_store = breaker_store
-        """``store(provider name, threshold, timeout)``: where breaker state lives (shared by replicas)."""
+        """``store(name, threshold, timeout, base)``: where breaker state lives (shared by replicas)."""
         self._clock = clock
         self._sleep = sleep
         self._entries: list[RouteEntry] = []
@@ -148,10 +160,12 @@ class LLMRouter:
             raise TypeError(f"provider for {name!r} must be a BaseLLMProvider, got {type(provider).__name__}")
         breaker = None
         if self.enable_circuit_breaker:
+            threshold, cap = self.circuit_breaker_threshold, self.circuit_breaker_timeout
+            base = self.circuit_breaker_base_timeout
             breaker = CircuitBreaker(
-                self.circuit_breaker_threshold, self.circuit_breaker_timeout, clock=self._clock,
+                threshold, cap, clock=self._clock, base_timeout=base,
                 name=name, on_transition=self._transition_logger(name),
-                store=self._breaker_store(name, self.circuit_breaker_threshold, self.circuit_breaker_timeout)
+                store=self._breaker_store(name, threshold, cap, base)
                 if self._breaker_store is not None else None,
             )
         entry = RouteEntry(name, provider, priority, len(self._entries), breaker)

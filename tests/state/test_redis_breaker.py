@@ -134,3 +134,51 @@ async def test_routers_in_two_replicas_share_the_breaker(redis_client: Any, pref
     with pytest.raises(AllCircuitsOpenError):
         await routers[1].generate(GenerationRequest(prompt="x"))
     assert healthy.calls == 0  # refused without calling the provider
+
+
+def test_the_escalation_is_shared_by_the_replicas(redis_client: Any, prefix: str) -> None:
+    factory = redis_breaker_factory(redis_client, prefix, sync_interval=0.0)
+    a, b = (CircuitBreaker(3, 60.0, name="p", base_timeout=5.0, store=factory("p", 3, 60.0, 5.0))
+            for _ in range(2))
+    for _ in range(3):
+        a.allow().failure(BOOM)
+    assert 4 < b.retry_after() <= 5  # the first open period is the base
+    periods = []
+    for replica in (b, a, b, a, b):  # each failed trial, whichever replica ran it, doubles the wait
+        redis_client.hset(f"{prefix}cb:p", "opened", 0)  # this period has passed
+        probe = replica.try_allow()
+        assert probe is not None
+        assert probe.is_probe
+        assert (b if replica is a else a).try_allow() is None  # one trial per period across replicas
+        probe.failure(BOOM)
+        other = b if replica is a else a
+        periods.append((other.retry_after(), other.open_period))
+    assert [period for _, period in periods] == [10, 20, 40, 60, 60]
+    assert all(period - 1 < wait <= period for wait, period in periods)
+    redis_client.hset(f"{prefix}cb:p", "opened", 0)
+    a.allow().success()  # a trial passed on one replica: the escalation resets for both
+    assert b.state is CircuitState.CLOSED
+    for _ in range(3):
+        b.allow().failure(BOOM)
+    assert 4 < a.retry_after() <= 5
+    assert a.open_period == 5
+
+
+def test_a_replica_that_loses_redis_keeps_escalating_locally(
+    redis_client: Any, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    factory = redis_breaker_factory(redis_client, prefix, sync_interval=0.0)
+    clock = [100.0]
+    store = factory("p", 1, 60.0, 5.0)
+    breaker = CircuitBreaker(1, 60.0, name="p", base_timeout=5.0, store=store, clock=lambda: clock[0])
+
+    def down(**kw: Any) -> Any:
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(store, "_script", down)
+    monkeypatch.setattr(store, "_clock", lambda: clock[0])
+    breaker.allow().failure(BOOM)
+    assert breaker.retry_after() == pytest.approx(5.0)
+    clock[0] += 5
+    breaker.allow().failure(BOOM)
+    assert breaker.open_period == 10

@@ -27,7 +27,7 @@ class SharedState:
     redis: Any
     budget: RedisBudgetState
     limits: RedisLimits
-    breakers: Callable[[str, int, float], RedisBreakerState]
+    breakers: Callable[[str, int, float, float | None], RedisBreakerState]
     url: str
 
     def bucket(self, name: str, per_minute: int) -> RedisTokenBucket:
