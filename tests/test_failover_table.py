@@ -65,6 +65,7 @@ def prices() -> AsyncIterator[None]:  # type: ignore[misc]
     for model in ("first", "second", "third"):
         pricing.set_price_override(model, input_per_mtok=1, output_per_mtok=2)
     pricing.set_price_override("small", input_per_mtok=1, output_per_mtok=2, context_window=100)
+    pricing.set_price_override("tiny", input_per_mtok=1, output_per_mtok=2, context_window=50)
     pricing.set_price_override("large", input_per_mtok=1, output_per_mtok=2, context_window=1000)
     yield
     pricing.clear_price_overrides()
@@ -185,20 +186,48 @@ async def test_a_stall_is_not_retried_on_the_same_provider(sim: Simulator) -> No
     assert (sim.stats.faults["stall"], calls(sim, "second")) == (1, 1)
 
 
-async def test_context_length_fails_over_only_to_a_larger_context_window(sim: Simulator) -> None:
+async def test_context_length_skips_known_smaller_windows_and_tries_unknown_ones(sim: Simulator) -> None:
+    # small (100) refuses; tiny (50) is known to be no larger: skipped; second (unknown) is tried
+    # and refuses too; large (1000) answers. Nobody sees the prompt twice.
     sim.faults.add(FaultRule("context_length", model="small"))
-    async with router(sim, ("small", "second", "large")) as r:
+    sim.faults.add(FaultRule("context_length", model="second"))
+    async with router(sim, ("small", "tiny", "second", "large")) as r:
         response = await r.generate(REQ)
     assert response.provider == "large"
-    assert (calls(sim, "small"), calls(sim, "second"), calls(sim, "large")) == (1, 0, 1)
+    assert [calls(sim, m) for m in ("small", "tiny", "second", "large")] == [1, 0, 1, 1]
 
 
-async def test_context_length_without_a_larger_window_is_returned(sim: Simulator) -> None:
+@pytest.mark.parametrize("stream", [False, True])
+async def test_context_length_fails_over_to_a_fallback_of_unknown_window(
+        sim: Simulator, stream: bool) -> None:
     sim.faults.add(FaultRule("context_length", model="small"))
     async with router(sim, ("small", "second")) as r:
+        if stream:
+            provider = [c async for c in r.stream(REQ)][-1].provider
+        else:
+            provider = (await r.generate(REQ)).provider
+    assert provider == "second"
+    assert (calls(sim, "small"), calls(sim, "second")) == (1, 1)
+
+
+async def test_context_length_never_resends_the_prompt_to_the_same_model(sim: Simulator) -> None:
+    # two registrations of one upstream model (say two keys): the second is the same model
+    sim.faults.add(FaultRule("context_length", model="small"))
+    r = router(sim, ("small", "second"))
+    r.register_provider("small-again", OpenAIProvider(
+        "small", api_key=KEY, max_retries=0, timeout=0.5, base_url=sim.openai_base_url), priority=0)
+    async with r:
+        response = await r.generate(REQ)
+    assert response.provider == "second"
+    assert (calls(sim, "small"), calls(sim, "second")) == (1, 1)
+
+
+async def test_context_length_with_only_known_smaller_windows_left_is_returned(sim: Simulator) -> None:
+    sim.faults.add(FaultRule("context_length", model="small"))
+    async with router(sim, ("small", "tiny")) as r:
         with pytest.raises(errors.ContextWindowExceededError):
             await r.generate(REQ)
-    assert (calls(sim, "small"), calls(sim, "second")) == (1, 0)
+    assert (calls(sim, "small"), calls(sim, "tiny")) == (1, 0)
 
 
 @pytest.mark.parametrize(("kind", "error"), [

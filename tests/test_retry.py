@@ -11,6 +11,7 @@ from greenlang_llm import (
     AuthenticationError,
     InvalidRequestError,
     ProviderError,
+    ProviderTimeoutError,
     RateLimitError,
     ServiceUnavailableError,
 )
@@ -214,3 +215,43 @@ async def test_jittered_waits_use_the_injected_rng() -> None:
     with pytest.raises(ServiceUnavailableError):
         await p.call(attempt)
     assert t.sleeps == [0.75, 1.5, 3.0, 6.0]  # equal jitter: d/2 + d/2 * 0.5
+
+
+async def test_give_up_raises_a_retryable_error_at_once_and_only_that_one() -> None:
+    # a provider gives up on a silent upstream when its router has a fallback waiting (issue #19)
+    t = FakeTime()
+    hung = ProviderTimeoutError("silent")
+    attempt, calls = scripted(ServiceUnavailableError("500 once"), hung, "never")
+    with pytest.raises(ProviderTimeoutError) as info:
+        await policy(t).call(attempt, give_up=lambda e: isinstance(e, ProviderTimeoutError))
+    assert info.value is hung
+    assert len(calls) == 2  # the 500 was retried, the timeout was not
+    assert t.sleeps == [1.0]
+
+
+async def test_http_provider_gives_up_on_its_timeout_only_while_its_router_has_a_fallback() -> None:
+    from greenlang_llm.providers.openai_provider import OpenAIProvider
+    from greenlang_llm.retry import FALLBACK
+
+    class Probe:
+        def __init__(self, answer: bool) -> None:
+            self.answer = answer
+            self.asked: list[object] = []
+
+        def has_fallback(self, provider: object) -> bool:
+            self.asked.append(provider)
+            return self.answer
+
+    p = OpenAIProvider("m", api_key="sk-test", base_url="http://127.0.0.1:9")
+    timeout = ProviderTimeoutError("silent")
+    assert not p._hung(timeout)  # used alone: retried as before
+    for answer in (True, False):
+        probe = Probe(answer)
+        token = FALLBACK.set(probe)
+        try:
+            assert p._hung(timeout) is answer
+            assert not p._hung(error_from_http(408))  # the upstream answered: try again
+            assert not p._hung(ServiceUnavailableError("500"))
+        finally:
+            FALLBACK.reset(token)
+        assert probe.asked == [p]  # asked only about its own timeout

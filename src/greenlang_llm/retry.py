@@ -9,6 +9,13 @@ server's ``retry_after`` instead when that is longer. A ``retry_after`` beyond
 so that the router can fail over instead of parking the caller.
 
 Sleep, clock and RNG are injected, so tests run in no real time.
+
+A router call tells its providers whether a fallback is waiting through
+:data:`FALLBACK`, a context variable (the router's ``FailoverChain`` sets it before
+each attempt): a provider that timed out without an answer while another candidate
+waits raises at once instead of retrying, so the router fails over after one
+timeout. Declared here, beside the policy that reads it, so providers need not
+import the router.
 """
 
 from __future__ import annotations
@@ -17,12 +24,13 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from ._errors import ProviderError
 
-__all__ = ["Backoff", "RetryPolicy"]
+__all__ = ["FALLBACK", "Backoff", "FallbackProbe", "RetryPolicy"]
 
 T = TypeVar("T")
 Jitter = Literal["equal", "full", "none"]
@@ -62,6 +70,21 @@ class Backoff:
         return ceiling
 
 
+class FallbackProbe(Protocol):
+    """What a provider may ask the router call it is running in (``failover.FailoverChain``)."""
+
+    def has_fallback(self, provider: object) -> bool:
+        """True while ``provider``'s attempt runs and another candidate of the call remains."""
+        ...
+
+
+FALLBACK: ContextVar[FallbackProbe | None] = ContextVar("greenlang_llm_fallback", default=None)
+"""The router call around the current task's provider attempt (None: a provider used alone).
+
+Read only on a failure (never on the hot path); its answer is specific to one provider
+and one attempt, so a stale value left in a task's context says False."""
+
+
 async def _asyncio_sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
@@ -99,11 +122,14 @@ class RetryPolicy:
         *,
         deadline: float | None = None,
         on_retry: Callable[[ProviderError, int, float], None] | None = None,
+        give_up: Callable[[ProviderError], bool] | None = None,
     ) -> T:
         """Run ``attempt`` until it succeeds, a non-retryable error, or the budget ends.
 
         ``deadline`` is an absolute time on ``clock``: a wait that would end after
-        it is not taken, and the last error is raised instead.
+        it is not taken, and the last error is raised instead. ``give_up(error)``
+        true raises ``error`` at once although the policy would retry it (a provider
+        gives up on a silent upstream when its router has a fallback waiting).
         """
         retry_number = 0
         while True:
@@ -112,6 +138,8 @@ class RetryPolicy:
             except ProviderError as error:
                 wait = self.wait_for(error, retry_number)
                 if wait is None or (deadline is not None and self.clock() + wait >= deadline):
+                    raise
+                if give_up is not None and give_up(error):
                     raise
                 if on_retry is not None:
                     on_retry(error, retry_number, wait)

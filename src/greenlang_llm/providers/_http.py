@@ -18,7 +18,12 @@ Safety rules enforced here, once, for both:
   (both retryable); HTTP errors go through ``error_from_http``.
 - Retries use ``RetryPolicy`` (sleep, clock and RNG injectable); an optional
   rate limiter is acquired before every attempt and cooled down by a 429's
-  ``retry-after``.
+  ``retry-after``. A timeout without an answer (nothing before ``timeout``, or
+  no first token before ``first_token_timeout``) is not retried while the
+  router call this attempt belongs to has another candidate waiting
+  (``retry.FALLBACK``): a silent upstream is hung, not unlucky, so the router
+  fails over after one timeout. Used alone, or as the last candidate, the
+  provider retries it as before.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ from .._errors import (
     error_from_http,
 )
 from .._types import GenerationRequest, GenerationResponse, ProviderHealth, StreamChunk, TokenUsage
-from ..retry import Backoff, RetryPolicy, _asyncio_sleep
+from ..retry import FALLBACK, Backoff, RetryPolicy, _asyncio_sleep
 from ._stream_reader import SSEReader, WireStreamParser
 from .base_provider import BaseLLMProvider
 from .http_options import HttpOptions, check_option_names
@@ -370,7 +375,18 @@ class HttpProvider(BaseLLMProvider):
                 self.name, what, retry_number + 1, self.retry_policy.max_retries, wait, error.message,
             )
 
-        return await self.retry_policy.call(again, deadline=deadline, on_retry=on_retry)
+        return await self.retry_policy.call(again, deadline=deadline, on_retry=on_retry, give_up=self._hung)
+
+    def _hung(self, error: ProviderError) -> bool:
+        """A timeout with no answer while the router call has another candidate: fail over now.
+
+        Only this provider's own timeouts are ``ProviderTimeoutError`` (an upstream 408 is a
+        ``ServiceUnavailableError``, retried as before), so the upstream sent nothing usable
+        in time: it is hung, and a retry would cost the caller another full timeout."""
+        if not isinstance(error, ProviderTimeoutError):
+            return False
+        probe = FALLBACK.get()
+        return probe is not None and probe.has_fallback(self)
 
     async def _get_json_status(self, path: str) -> tuple[int, Mapping[str, str], bytes]:
         base, headers = self._prepare()

@@ -238,7 +238,7 @@ class SimulatorApp:
             invalid = b'data: {"id":"chatcmpl-sim","object":"chat.completion.chunk","choices":[{\n\n'
         # what StreamResponse will send: every token unless the fault stops early (no_terminal
         # sends them all and only withholds the terminal event; its ``after`` does not apply)
-        if stream_fault is None or stream_fault.kind == "no_terminal":
+        if stream_fault is None or stream_fault.kind in ("no_terminal", "slow_first_token"):
             sent = len(frames)
         else:
             sent = min(stream_fault.after, len(frames))

@@ -17,7 +17,9 @@ Kinds (``KINDS``; aliases in ``ALIASES``, e.g. ``529`` → ``overloaded``):
 - streams only: ``stream_cut`` (close the connection after ``after`` tokens), ``stream_error`` (the API's
   in-stream error after ``after`` tokens), ``stall`` (stop after ``after`` tokens and hold
   the connection for ``delay`` s), ``invalid_json`` (a broken event after ``after`` tokens),
-  ``no_terminal`` (all tokens, then end without message_stop / finish_reason / [DONE]).
+  ``no_terminal`` (all tokens, then end without message_stop / finish_reason / [DONE]),
+  ``slow_first_token`` (the 200 and the stream's opening events at once, then nothing for
+  ``delay`` s, then the whole answer: a model that accepts and stays silent).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from typing import Any
 
 __all__ = ["ALIASES", "KINDS", "STREAM_KINDS", "FaultInjector", "FaultRule", "parse_fault_header"]
 
-STREAM_KINDS = frozenset({"stream_cut", "stream_error", "stall", "invalid_json", "no_terminal"})
+STREAM_KINDS = frozenset({"stream_cut", "stream_error", "stall", "invalid_json", "no_terminal",
+                          "slow_first_token"})
 KINDS = frozenset(
     {"http_500", "http_503", "overloaded", "rate_limit", "auth", "bad_request", "context_length",
      "content_policy", "not_found", "prefill", "down", "slow", "reset"}
@@ -54,7 +57,7 @@ class FaultRule:
     retry_after: float = 1.0
     """rate_limit: seconds put in ``retry-after`` (and ``retry-after-ms``)."""
     delay: float = 30.0
-    """slow / stall: seconds to hold the request."""
+    """slow / stall / slow_first_token: seconds to hold the request."""
     times: int | None = None
     """Fire at most this many times (None: unlimited)."""
     message: str | None = None

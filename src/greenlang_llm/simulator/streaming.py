@@ -126,8 +126,12 @@ class StreamResponse(Response):
         fault = plan.fault
         stop_at = len(plan.frames)
         if fault is not None:
-            stop_at = len(plan.frames) if fault.kind == "no_terminal" else min(fault.after, len(plan.frames))
+            whole = fault.kind in ("no_terminal", "slow_first_token")
+            stop_at = len(plan.frames) if whole else min(fault.after, len(plan.frames))
         await _body(send, plan.head)
+        if fault is not None and fault.kind == "slow_first_token":
+            await wait_until(fault.delay, lambda: gone.is_set() or self.closing())
+            fault = None  # then the whole answer, as if nothing happened
         for frame in plan.frames[:stop_at]:
             if plan.token_delay:
                 await asyncio.sleep(plan.token_delay)
