@@ -147,3 +147,32 @@ async def test_a_provider_that_does_not_subclass_the_base_is_still_continued_and
     metrics = router.get_metrics()
     assert metrics["global"]["failed_requests"] == 1
     assert metrics["providers"]["duck"]["circuit_breaker_state"] == "open"
+
+
+async def test_a_provider_known_to_refuse_a_prefill_gets_the_original_request_and_the_hook_sees_it() -> None:
+    primary = FakeProvider("m", ["a b c d e f"], stream_fail_after=3)
+    fallback = FakeProvider("m", ["a b c d e f"], supports_prefill=False)
+    consulted: list[GenerationRequest] = []
+    router = _router()
+    router.register_provider("p", primary, priority=1)
+    router.register_provider("f", fallback, priority=2)
+    chunks = [c async for c in router.stream(REQ, before_continuation=lambda _, r: consulted.append(r))]
+    assert "".join(c.text for c in chunks) == "a b c d e f"
+    assert fallback.requests == [REQ] == consulted  # no prefill: the original request, as the hook saw it
+
+
+async def test_a_prefill_400_restarts_the_same_provider_without_the_prefill() -> None:
+    primary = FakeProvider("m", ["a b c d e f"], stream_fail_after=3)
+    refusal = errors.InvalidRequestError("assistant prefill not supported", status_code=400)
+    fallback = FakeProvider("m", [refusal, "a b c d e f"])
+    router = _router()
+    router.register_provider("p", primary, priority=1)
+    router.register_provider("f", fallback, priority=2)
+    chunks = [c async for c in router.stream(REQ)]
+    assert "".join(c.text for c in chunks) == "a b c d e f"
+    first, second = fallback.requests
+    assert first.to_messages()[-1] == {"role": "assistant", "content": "a b c"}
+    assert second is REQ
+    metrics = router.get_metrics()
+    assert metrics["providers"]["f"]["errors_by_type"] == {"PrefillRejected": 1}
+    assert metrics["global"]["failover_count"] == 1  # the restart on the same provider is not a failover

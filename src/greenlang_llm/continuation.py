@@ -14,6 +14,12 @@ provider for the *same* request plus the delivered text as an assistant prefill
   longest overlap that is whole words on both sides and at least
   ``MIN_OVERLAP`` words (a single repeated word, "very very", is more often real
   text than an echo), and drops it.
+- **A restarted answer is relayed from where the caller is** (:class:`Resume`). A
+  provider that refuses the prefill (known from ``supports_prefill``, or learned from its
+  400) is asked the original request instead; its fresh answer is passed on only after the
+  point the caller already has, when it begins with the delivered text (whitespace runs
+  compared as one space), and is unusable otherwise: it cannot be joined without showing
+  the caller a second, different beginning.
 - **One usage for the caller.** :func:`combine` sums tokens and costs of every
   upstream call of the answer into a :class:`SplitUsage` that still lists each
   call (provider, model, usage), so metrics and the gateway's ledger can attribute
@@ -26,8 +32,8 @@ import logging
 
 from ._types import GenerationRequest, Message, SplitUsage, TokenUsage, UsagePart
 
-__all__ = ["MIN_OVERLAP", "SEAM_HOLD", "Seam", "SplitUsage", "UsagePart", "combine", "estimate_part",
-           "prefill_request"]
+__all__ = ["MIN_OVERLAP", "SEAM_HOLD", "Resume", "Seam", "SplitUsage", "UsagePart", "combine",
+           "estimate_part", "prefill_request"]
 
 logger = logging.getLogger(__name__)
 
@@ -152,3 +158,70 @@ class Seam:
             best = lead + len(piece)
             break
         return best
+
+
+class Resume:
+    """Relays a restarted answer (the original request asked again) from where the caller is.
+
+    Feed it the fresh answer's deltas: while they still spell the delivered text (runs of
+    whitespace on either side count as one space; leading whitespace is ignored) it returns
+    "" and holds nothing else back; from the first character past the delivered text on it
+    returns what is new (without a space the caller already has), then passes everything
+    through. The moment the answer departs from the delivered text, or ends before reaching
+    its end (:meth:`finish`), ``diverged`` is set and nothing more is relayed: the caller
+    would otherwise see two beginnings.
+    """
+
+    __slots__ = ("_at", "_strip", "_target", "diverged")
+
+    def __init__(self, delivered: str) -> None:
+        self._target = " ".join(delivered.split())
+        """The delivered text, whitespace-normalised: what the fresh answer must begin with."""
+        self._strip = delivered[-1:].isspace()
+        """The caller's text ends in whitespace: drop the answer's own before the next word."""
+        self._at = 0 if self._target else -1
+        """Characters of ``_target`` matched so far; -1 once it was matched in full."""
+        self.diverged = False
+
+    @property
+    def open(self) -> bool:
+        """The delivered text was matched: everything from here on is new to the caller."""
+        return self._at < 0
+
+    def feed(self, text: str) -> str:
+        if self.diverged:
+            return ""
+        if self._at < 0:
+            return self._new(text)
+        target, at = self._target, self._at
+        for i, c in enumerate(text):
+            if c.isspace():
+                if at == 0 or target[at - 1] == " ":
+                    continue  # leading whitespace, or more of a run already matched as one space
+                if target[at] != " ":
+                    return self._diverge()
+                at += 1
+            elif target[at] == c:
+                at += 1
+                if at == len(target):
+                    self._at = -1
+                    return self._new(text[i + 1:])
+            else:
+                return self._diverge()
+        self._at = at
+        return ""
+
+    def finish(self) -> None:
+        """The fresh answer ended: if it never reached the end of the delivered text, it diverged."""
+        if self._at >= 0:
+            self.diverged = True
+
+    def _new(self, text: str) -> str:
+        if self._strip:
+            text = text.lstrip()
+            self._strip = not text
+        return text
+
+    def _diverge(self) -> str:
+        self.diverged = True
+        return ""

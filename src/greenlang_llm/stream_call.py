@@ -13,11 +13,17 @@ Split from ``llm_router`` because a stream has more states than a plain call:
    ``continuation.Seam`` so the caller sees one answer. The same chain (its
    attempt budget, deadline and breakers) keeps walking, so a continuation can
    itself be continued.
-3. **Prefill rejection.** A continuation attempt answered with a plain 400
-   (``InvalidRequestError``, not a context-window or policy error) before any text
-   means the provider refuses assistant prefill: it is marked
-   (``RouteEntry.rejects_prefill``), skipped for every later continuation, its
-   breaker is not charged, and its 400 is never what the caller sees.
+3. **Providers that refuse a prefill.** A provider known not to accept one
+   (``supports_prefill`` False: set, or from ``prefill_support``'s table) is never sent
+   one: its continuation request is the original request, and its fresh answer goes
+   through a ``continuation.Resume``, which relays it only from the point the caller
+   already has (when it begins with the delivered text) and otherwise marks it unusable:
+   that call is closed, booked, and the walk moves on (nobody left: the caller gets the
+   original cut). A continuation attempt answered with a plain 400
+   (``InvalidRequestError``, not a context-window or policy error) before any text means
+   the provider refuses the prefill after all: it is marked
+   (``RouteEntry.rejects_prefill``), its breaker is not charged, its 400 is never what
+   the caller sees, and the same provider is asked again at once without the prefill.
 4. **End.** The final chunk carries the usage of every upstream call summed
    (``continuation.SplitUsage`` with one part per call) and names the provider
    and model that produced the last part. If no provider can finish, the caller
@@ -51,7 +57,7 @@ from ._errors import (
 )
 from ._types import GenerationRequest, StreamChunk, TokenUsage, UsagePart
 from .circuit_breaker import BreakerTicket
-from .continuation import Seam, combine, estimate_part, prefill_request
+from .continuation import Resume, Seam, combine, estimate_part, prefill_request
 from .failover import FailoverChain, GiveUp, RetrySame, within
 from .router_stats import RouteEntry
 
@@ -106,12 +112,19 @@ class StreamCall:
 
     async def run(self) -> AsyncGenerator[StreamChunk, None]:
         chain = self.chain
-        upstream_request = self.request
         while (step := chain.next()) is not None:
             entry, ticket = step
-            if self.cut is not None and self.before_continuation is not None:
-                await self._consult(entry, ticket, upstream_request)
-            outcome = self._attempt(entry, ticket, upstream_request)
+            restart = False
+            upstream_request = self.request
+            if self.cut is not None:
+                restart = _refuses_prefill(entry)
+                if not restart:
+                    text = "".join(self.delivered)
+                    used = sum(p.usage.output_tokens for p in self.parts)
+                    upstream_request = prefill_request(self.request, text, used)
+                if self.before_continuation is not None:
+                    await self._consult(entry, ticket, upstream_request)
+            outcome = self._attempt(entry, ticket, upstream_request, restart)
             try:
                 async for chunk in outcome:
                     yield chunk
@@ -121,24 +134,24 @@ class StreamCall:
                 return
             if self.wait is not None:
                 await chain.sleep(self.wait)
-            if self.cut is not None:
-                text = "".join(self.delivered)
-                used = sum(p.usage.output_tokens for p in self.parts)
-                upstream_request = prefill_request(self.request, text, used)
-                chain.skip = _refuses_prefill
         if self.cut is None:
             raise chain.exhausted()
         chain.gave_up()
         raise self._interrupted()
 
     async def _attempt(
-        self, entry: RouteEntry, ticket: BreakerTicket | None, upstream_request: GenerationRequest
+        self, entry: RouteEntry, ticket: BreakerTicket | None, upstream_request: GenerationRequest,
+        restart: bool = False,
     ) -> AsyncGenerator[StreamChunk, None]:
-        """One upstream call; sets ``finished`` / ``wait`` / ``cut`` for :meth:`run`, or raises."""
+        """One upstream call; sets ``finished`` / ``wait`` / ``cut`` for :meth:`run`, or raises.
+
+        ``restart``: the call is the original request again (the provider refuses a prefill),
+        relayed through a :class:`Resume` from the point the caller already has."""
         chain = self.chain
         self.wait = None
         continuing = self.cut is not None
-        seam = Seam("".join(self.delivered)) if continuing else None
+        seam = Seam("".join(self.delivered)) if continuing and not restart else None
+        resume = Resume("".join(self.delivered)) if restart else None
         started = chain.clock()
         upstream = entry.provider.stream(upstream_request)
         produced: list[str] = []  # this call's raw text, for its usage if it breaks
@@ -160,6 +173,13 @@ class StreamCall:
                 last = chunk.finish_reason is not None or chunk.usage is not None
                 if seam is not None:
                     chunk.text = seam.feed(chunk.text) + (seam.flush() if last else "")
+                elif resume is not None:
+                    chunk.text = resume.feed(chunk.text)
+                    if last:
+                        resume.finish()
+                    if resume.diverged:
+                        usage = chunk.usage
+                        break
                 if chunk.usage is not None:
                     usage = chunk.usage
                     if self.parts:
@@ -180,6 +200,13 @@ class StreamCall:
                 yield StreamChunk(rest, provider=entry.name, model_id=model)
             for early in held:
                 yield early
+            if resume is not None:
+                resume.finish()
+                if resume.diverged:
+                    settled = closed = True
+                    await _aclose(upstream)
+                    self._unusable(entry, ticket, upstream_request, model, "".join(produced), usage)
+                    return
             settled = True
         except asyncio.CancelledError:
             settled = True
@@ -222,8 +249,10 @@ class StreamCall:
             part = estimate_part(catalog_id, model, upstream_request, produced, prompt)
             self.parts.append(UsagePart(entry.name, model, part))
             chain.book_cost(entry, part.total_cost_usd)
-        if continuing and not sent and _is_prefill_rejection(raw):
+        prefilled = upstream_request is not self.request  # a continuation that sent the prefill
+        if prefilled and not sent and _is_prefill_rejection(raw):
             chain.prefill_rejected(entry, ticket, raw)  # its 400 is never the caller's error
+            chain.again(entry)  # ask it once more, without the prefill (run() sees it refuses one)
             return
         if not self.delivered:  # still inside the failover window: the table decides
             decision = chain.attempt_failed(entry, ticket, raw)
@@ -248,6 +277,23 @@ class StreamCall:
             chain.gave_up()
             raise self._interrupted() from raw
         # else: run() continues on the next candidate with a prefill
+
+    def _unusable(
+        self, entry: RouteEntry, ticket: BreakerTicket | None, upstream_request: GenerationRequest,
+        model: str, produced: str, usage: TokenUsage | None,
+    ) -> None:
+        """A restarted answer that does not begin with what the caller has: book what it cost (the
+        provider's usage if it reported one, else a local estimate) and let the walk move on."""
+        if usage is None:
+            try:
+                prompt: int | None = entry.provider.count_tokens(upstream_request)
+            except Exception:
+                prompt = None
+            catalog_id = getattr(entry.provider, "catalog_id", None) or entry.provider.name
+            usage = estimate_part(catalog_id, model, upstream_request, produced, prompt)
+        self.parts.append(UsagePart(entry.name, model, usage))
+        self.chain.book_cost(entry, usage.total_cost_usd)
+        self.chain.unusable(entry, ticket, "RestartDiverged")
 
     async def _consult(
         self, entry: RouteEntry, ticket: BreakerTicket | None, upstream_request: GenerationRequest
@@ -303,7 +349,9 @@ class StreamCall:
 
 
 def _refuses_prefill(entry: RouteEntry) -> bool:
-    return entry.rejects_prefill
+    """Learned from a 400, or known (``supports_prefill`` False; a provider that does not subclass
+    ``BaseLLMProvider`` and says nothing is unknown: try the prefill)."""
+    return entry.rejects_prefill or getattr(entry.provider, "supports_prefill", None) is False
 
 
 async def _aclose(stream: AsyncIterator[StreamChunk]) -> None:

@@ -1,11 +1,20 @@
-"""continuation.py: the seam between delivered text and a continuation, the prefill request, the sum."""
+"""continuation.py: the seam between delivered text and a continuation, relaying a restarted answer,
+the prefill request, the sum."""
 
 from __future__ import annotations
 
 import pytest
 
 from greenlang_llm._types import GenerationRequest, TokenUsage
-from greenlang_llm.continuation import SEAM_HOLD, Seam, SplitUsage, UsagePart, combine, prefill_request
+from greenlang_llm.continuation import (
+    SEAM_HOLD,
+    Resume,
+    Seam,
+    SplitUsage,
+    UsagePart,
+    combine,
+    prefill_request,
+)
 
 
 def join(delivered: str, *pieces: str) -> str:
@@ -63,3 +72,52 @@ def test_combined_usage_sums_every_part_and_keeps_them() -> None:
     assert total.estimated
     assert [p.provider for p in total.parts] == ["a", "b"]
     assert combine([UsagePart("a", "m1", a)]) is a
+
+
+def resume(delivered: str, *pieces: str) -> tuple[list[str], bool]:
+    r = Resume(delivered)
+    out = [r.feed(p) for p in pieces]
+    r.finish()
+    return out, r.diverged
+
+
+@pytest.mark.parametrize(("delivered", "pieces", "relayed"), [
+    ("the quick brown", ("the", " quick", " brown", " fox", " jumps"), " fox jumps"),
+    ("the quick  brown ", ("  the", " quick\n", "brown", " fox"), "fox"),  # whitespace runs are one space
+    ("the quick brown ", ("the quick brown", " ", " fox"), "fox"),  # the client's space is not printed twice
+    ("the quick bro", ("the quick brown fox",), "wn fox"),  # a cut inside a word
+    ("the quick brown", ("the quick brown",), ""),
+])
+def test_a_restarted_answer_is_relayed_only_past_what_was_delivered(
+        delivered: str, pieces: tuple[str, ...], relayed: str) -> None:
+    out, diverged = resume(delivered, *pieces)
+    assert "".join(out) == relayed
+    assert not diverged
+
+
+def test_resume_holds_back_only_until_it_can_decide() -> None:
+    r = Resume("one two")
+    assert r.feed("one") == ""
+    assert not r.open
+    assert r.feed(" two three") == " three"  # released in the same delta that completes the match
+    assert r.open
+    assert r.feed(" four") == " four"
+
+
+@pytest.mark.parametrize(("delivered", "pieces"), [
+    ("the quick brown", ("the", " slow", " brown fox")),  # departs from it
+    ("the quick brown", ("thequick brown fox",)),  # a missing space is a different text
+    ("the quick brown", ("the", " quick")),  # ends before reaching its end
+    ("the quick brown", ()),
+])
+def test_a_restarted_answer_that_does_not_begin_with_the_delivered_text_diverges_and_relays_nothing(
+        delivered: str, pieces: tuple[str, ...]) -> None:
+    out, diverged = resume(delivered, *pieces, " and more")
+    assert diverged
+    assert "".join(out) == ""
+
+
+def test_a_restarted_answer_that_ends_short_of_the_delivered_text_diverges() -> None:
+    out, diverged = resume("the quick brown", "the", " quick")
+    assert out == ["", ""]
+    assert diverged

@@ -145,14 +145,24 @@ async def test_a_slow_first_token_fails_over_before_the_first_byte(gateway: Gate
     assert answer.usage.completion_tokens == WORDS
 
 
-async def test_a_prefill_rejecting_provider_is_skipped_and_its_400_never_reaches_the_client(
+async def test_a_prefill_rejecting_provider_is_restarted_and_its_400_never_reaches_the_client(
         gateway: Gateway) -> None:
+    # issue 19: the refuser is asked again without the prefill (no longer skipped); it serves another
+    # model, so its fresh answer does not begin with the delivered text and gpt finishes the stream
     expected = await expected_answer(gateway)
     gateway.sim.faults.add(FaultRule("stream_cut", path="/v1/messages", after=40))
     gateway.sim.faults.add(FaultRule("prefill", model="refuser"))
     answer = await asyncio.to_thread(stream_with_sdk, gateway.url, "refusing")
-    await assert_continued(gateway, answer, expected, 40)  # the refuser cost nothing: no record
+    assert answer.text == expected
     assert gateway.sim.stats.faults["prefill"] == 1
+    rows = await records(gateway, answer.request_id)
+    # the refused prefill cost nothing; the restart was paid for and is booked to the refuser
+    assert [(r.request_id, r.provider) for r in rows] == [
+        (answer.request_id, "claude"), (f"{answer.request_id}.2", "refuser"),
+        (f"{answer.request_id}.3", "gpt")]
+    assert rows[1].output_tokens > 0
+    assert rows[2].output_tokens == WORDS - 40
+    assert answer.usage.completion_tokens == sum(r.output_tokens for r in rows)
 
 
 async def test_continue_on_failure_off_ends_with_the_error_and_one_record(gateway: Gateway) -> None:

@@ -171,7 +171,10 @@ async def test_a_broken_event_after_text_is_continued(sim: Simulator, kind: str)
     assert "".join(c.text for c in chunks) == expected
 
 
-async def test_a_prefill_rejecting_fallback_is_learned_skipped_and_never_surfaces(sim: Simulator) -> None:
+async def test_a_prefill_rejecting_fallback_is_learned_restarted_and_never_surfaces(sim: Simulator) -> None:
+    # issue 19: a provider that refuses the prefill is no longer skipped but asked again without it;
+    # "refuser" serves another model, so its fresh answer does not begin with the delivered text:
+    # it is closed, booked, and "gpt" finishes with the prefill
     expected = await full_answer(sim)
     sim.faults.add(FaultRule("stream_cut", path="/v1/messages", after=40))
     sim.faults.add(FaultRule("prefill", path="/v1/chat/completions", model="refuser"))
@@ -181,16 +184,46 @@ async def test_a_prefill_rejecting_fallback_is_learned_skipped_and_never_surface
         router.register_provider("gpt", gpt(sim), priority=3)
         chunks = await collect(router)
         assert "".join(c.text for c in chunks) == expected
-        assert router.get_metrics()["providers"]["refuser"]["errors_by_type"] == {"PrefillRejected": 1}
-        assert router.get_metrics()["providers"]["refuser"]["circuit_breaker_state"] == "closed"
-        # learned: the next continuation goes straight past it
-        before = sim.stats.by_model.get("refuser", 0)
+        refuser = router.get_metrics()["providers"]["refuser"]
+        assert refuser["errors_by_type"] == {"PrefillRejected": 1, "RestartDiverged": 1}
+        assert refuser["circuit_breaker_state"] == "closed"
+        usage = chunks[-1].usage
+        assert isinstance(usage, SplitUsage)
+        assert [p.provider for p in usage.parts] == ["claude", "refuser", "gpt"]  # the restart was paid for
+        assert sim.stats.by_model["refuser"] == 2  # the refused prefill, then the restart
+        # learned: the next continuation sends it no prefill at all, only the restart
         chunks = await collect(router)
         assert "".join(c.text for c in chunks) == expected
-        assert sim.stats.by_model.get("refuser", 0) == before
+        assert sim.stats.by_model["refuser"] == 3
+        assert sim.stats.faults["prefill"] == 1
 
 
-async def test_when_only_a_prefill_rejecter_is_left_the_caller_sees_the_cut_not_the_400(
+async def test_a_prefill_rejecting_fallback_whose_fresh_answer_begins_with_the_delivered_text_finishes_it(
+    sim: Simulator,
+) -> None:
+    expected = await full_answer(sim)
+    sim.faults.add(FaultRule("stream_cut", path="/v1/messages", after=10))
+    sim.faults.add(FaultRule("prefill", path="/v1/chat/completions"))
+    async with LLMRouter() as router:
+        router.register_provider("claude", claude(sim), priority=1)
+        router.register_provider("gpt", gpt(sim), priority=2)
+        chunks = await collect(router)
+        metrics = router.get_metrics()
+    text = "".join(c.text for c in chunks)
+    assert text == expected  # exactly the full answer: no repeated words, nothing missing
+    assert "".join(c.text for c in chunks if c.provider == "claude") == " ".join(expected.split()[:10])
+    assert sim.stats.faults["prefill"] == 1
+    usage = chunks[-1].usage
+    assert isinstance(usage, SplitUsage)
+    assert [p.provider for p in usage.parts] == ["claude", "gpt"]
+    assert usage.parts[1].usage.output_tokens == WORDS  # the whole restarted answer was paid for
+    assert not usage.parts[1].usage.estimated
+    assert metrics["global"]["successful_requests"] == 1
+    assert metrics["providers"]["gpt"]["errors_by_type"] == {"PrefillRejected": 1}
+    assert metrics["providers"]["gpt"]["circuit_breaker_state"] == "closed"
+
+
+async def test_when_the_fresh_answer_does_not_begin_with_the_delivered_text_the_cut_is_seen_not_the_400(
     sim: Simulator,
 ) -> None:
     sim.faults.add(FaultRule("stream_cut", path="/v1/messages", after=10))
@@ -198,7 +231,7 @@ async def test_when_only_a_prefill_rejecter_is_left_the_caller_sees_the_cut_not_
     received: list[str] = []
     async with LLMRouter() as router:
         router.register_provider("claude", claude(sim), priority=1)
-        router.register_provider("gpt", gpt(sim), priority=2)
+        router.register_provider("other", gpt(sim, model="other"), priority=2)  # another model: another text
 
         async def consume() -> None:
             async for chunk in router.stream(REQ):
@@ -206,12 +239,40 @@ async def test_when_only_a_prefill_rejecter_is_left_the_caller_sees_the_cut_not_
 
         with pytest.raises(StreamInterruptedError) as info:
             await consume()
+        metrics = router.get_metrics()
     assert info.value.partial_text == "".join(received)
-    assert len(info.value.partial_text.split()) == 10
+    assert len(info.value.partial_text.split()) == 10  # nothing of the other answer reached the caller
     assert info.value.status_code != 400
     assert "prefill" not in str(info.value).lower()
     assert info.value.provider == "claude"
-    assert [p.provider for p in info.value.usage_parts] == ["claude"]  # type: ignore[attr-defined]
+    assert [p.provider for p in info.value.usage_parts] == ["claude", "other"]  # type: ignore[attr-defined]
+    assert sim.stats.by_model["other"] == 2  # the refused prefill, then the restart
+    assert metrics["global"]["failed_requests"] == 1
+    assert metrics["providers"]["other"]["errors_by_type"] == {"PrefillRejected": 1, "RestartDiverged": 1}
+
+
+@pytest.mark.parametrize("declared", ["keyword", "table"])
+async def test_a_provider_known_to_refuse_a_prefill_is_never_sent_one(sim: Simulator, declared: str) -> None:
+    from greenlang_llm import pricing
+
+    # "table": claude-sonnet-4-6 is in prefill_support's table (refuses); "keyword": sim-60 is not
+    model = "claude-sonnet-4-6" if declared == "table" else MODEL
+    pricing.set_price_override(model, input_per_mtok=3, output_per_mtok=15)
+    request = GenerationRequest(prompt="Tell me a long story about rivers", max_tokens=200)
+    async with gpt(sim, model) as reference:
+        expected = (await reference.generate(request)).text
+    sim.faults.add(FaultRule("stream_cut", path="/v1/messages", after=25))
+    sim.faults.add(FaultRule("prefill", path="/v1/chat/completions"))
+    fallback = gpt(sim, model, supports_prefill=False) if declared == "keyword" else gpt(sim, model)
+    assert fallback.supports_prefill is False
+    async with LLMRouter() as router:
+        router.register_provider("claude", claude(sim, model), priority=1)
+        router.register_provider("gpt", fallback, priority=2)
+        chunks = await collect(router, request)
+        metrics = router.get_metrics()
+    assert "".join(c.text for c in chunks) == expected
+    assert sim.stats.faults.get("prefill", 0) == 0  # the prefill was never sent
+    assert metrics["providers"]["gpt"]["errors_by_type"] == {}
 
 
 async def test_continuation_off_ends_the_stream_with_the_interruption(sim: Simulator) -> None:

@@ -193,6 +193,14 @@ class ProviderTable(Struct, frozen=True, forbid_unknown_fields=True):
     max_retry_after: Annotated[
         Delay, _doc("A longer retry-after is not waited for: the error goes to the router (failover).")
     ] = 60.0
+    supports_prefill: Annotated[
+        bool | None,
+        _doc(
+            "Whether the model accepts a trailing assistant turn (a cut stream's continuation prefill);"
+            " false: continue it by restarting the answer without one. Unset: the table of known models"
+            " (docs/routing.md), else try and learn from a 400."
+        ),
+    ] = None
 
 
 class ProviderConfig(ProviderTable, frozen=True):

@@ -53,6 +53,7 @@ def build_provider(cfg: ProviderConfig) -> BaseLLMProvider:
         "base_delay": cfg.base_delay,
         "max_delay": cfg.max_delay,
         "max_retry_after": cfg.max_retry_after,
+        "supports_prefill": cfg.supports_prefill,
     }
     if cfg.type == "anthropic":
         from ..providers.anthropic_provider import AnthropicProvider

@@ -29,7 +29,9 @@ API_VERSION = "2023-06-01"
 
 class AnthropicProvider(HttpProvider):
     """One Claude model. Key from ``api_key`` or ``ANTHROPIC_API_KEY``; base URL from
-    ``base_url``, ``ANTHROPIC_BASE_URL`` or ``https://api.anthropic.com`` (no ``/v1``)."""
+    ``base_url``, ``ANTHROPIC_BASE_URL`` or ``https://api.anthropic.com`` (no ``/v1``).
+    ``supports_prefill``: whether the model accepts a continuation's assistant prefill (None:
+    the table in ``prefill_support``, else learned; see ``BaseLLMProvider.supports_prefill``)."""
 
     name: ClassVar[str] = "anthropic"
     key_env: ClassVar[str] = "ANTHROPIC_API_KEY"
@@ -50,10 +52,12 @@ class AnthropicProvider(HttpProvider):
         *,
         max_connections: int = 100,
         api_version: str = API_VERSION,
+        supports_prefill: bool | None = None,
         **options: Unpack[HttpOptions],
     ) -> None:
         """The original package's positional order (``base_url`` 7th); ``options`` are ``HttpOptions``."""
         self.api_version = api_version
+        self._supports_prefill = supports_prefill
         super().__init__(
             model_id, api_key, max_retries, base_delay, max_delay, timeout, max_connections, base_url,
             **options,

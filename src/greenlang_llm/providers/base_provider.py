@@ -84,9 +84,33 @@ class BaseLLMProvider(abc.ABC):
         """
         return self.name
 
-    def __init__(self, model_id: str = "", **_: Any) -> None:
+    _supports_prefill: bool | None
+    """Declared, never defaulted on the class: a wrapper that forwards unknown attributes to the
+    provider it wraps (``StreamGuard``) then reads the wrapped provider's own setting."""
+
+    @property
+    def supports_prefill(self) -> bool | None:
+        """Does this model accept a trailing assistant turn (a continuation's prefill)?
+
+        True / False as set (a constructor keyword, the gateway's ``supports_prefill``, or
+        assignment), else the answer of ``prefill_support``'s table of known models, else None:
+        unknown, so a continuation tries the prefill and the router learns from a 400. Read
+        only when a stream is continued, never on the hot path."""
+        declared = getattr(self, "_supports_prefill", None)
+        if declared is not None:
+            return bool(declared)
+        from ..prefill_support import known_prefill_support
+
+        return known_prefill_support(self.model_id) if self.model_id else None
+
+    @supports_prefill.setter
+    def supports_prefill(self, value: bool | None) -> None:
+        self._supports_prefill = value
+
+    def __init__(self, model_id: str = "", *, supports_prefill: bool | None = None, **_: Any) -> None:
         if model_id:
             self.model_id = model_id
+        self._supports_prefill = supports_prefill
 
     @abc.abstractmethod
     async def generate(self, request: GenerationRequest) -> GenerationResponse:

@@ -55,8 +55,10 @@ class FakeProvider(BaseLLMProvider):
         healthy: bool = True,
         stream_fail_after: int | None = None,
         provider_name: str | None = None,
+        supports_prefill: bool | None = None,
     ) -> None:
         self.model_id = model_id
+        self._supports_prefill = supports_prefill
         self.script: deque[Step] = deque(script)
         self.default_text = default_text
         self.latency = latency

@@ -27,7 +27,8 @@ __all__ = ["OpenAIProvider"]
 class OpenAIProvider(HttpProvider):
     """One model behind an OpenAI-style API. Key from ``api_key`` or ``OPENAI_API_KEY``;
     base URL from ``base_url``, ``OPENAI_BASE_URL`` or ``https://api.openai.com/v1``
-    (ends in ``/v1``, as in the official SDK)."""
+    (ends in ``/v1``, as in the official SDK). ``supports_prefill``: whether the model accepts a
+    continuation's assistant prefill (None: the table in ``prefill_support``, else learned)."""
 
     name: ClassVar[str] = "openai"
     key_env: ClassVar[str] = "OPENAI_API_KEY"
@@ -49,12 +50,14 @@ class OpenAIProvider(HttpProvider):
         *,
         provider_name: str | None = None,
         require_done: bool = True,
+        supports_prefill: bool | None = None,
         **options: Unpack[HttpOptions],
     ) -> None:
         """The original package's positional order (``max_connections`` 7th, ``base_url`` 8th);
         ``options`` are ``HttpOptions``."""
         self._provider_name = provider_name or self.name
         self.require_done = require_done
+        self._supports_prefill = supports_prefill
         super().__init__(
             model_id, api_key, max_retries, base_delay, max_delay, timeout, max_connections, base_url,
             **options,
