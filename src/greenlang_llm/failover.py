@@ -15,8 +15,9 @@ same table; tests/test_failover_table.py checks it row by row.
 error                                  verdict                 what happens next
 =====================================  ======================  =========================================
 ContentPolicyError (400 safety)        RETURN                  a policy decision, not an outage
-ContextWindowExceededError (400)       FAILOVER_LARGER_CONTEXT never the same model again; only a model
-                                                               with a larger known window, else return
+ContextWindowExceededError (400)       FAILOVER_LARGER_CONTEXT never the same model again; skip models
+                                                               known to be no larger, try larger or
+                                                               unknown windows
 InvalidRequestError, NotFoundError     RETURN                  the request is wrong everywhere
 AuthenticationError (401/403)          RETURN                  a config error to fix, not route around
 BudgetExceededError                    RETURN                  a refusal by our own policy
@@ -24,7 +25,9 @@ RateLimitError with retry_after        RETRY_AFTER             same provider aft
                                                                the deadline, else fail over at once
 RateLimitError (no hint, or quota)     FAILOVER                the limit belongs to this provider
 ProviderTimeoutError                   FAILOVER                no response / first-token timeout: never
-                                                               the same provider again
+                                                               the same provider again (and the provider
+                                                               itself does not retry it while this
+                                                               call has another candidate: FALLBACK)
 StreamInterruptedError                 FAILOVER if retryable   a cut, stall or broken event: never the
                                        else RETURN             same provider (the router may continue)
 ProviderConnectionError (reset)        RETRY_BACKOFF           bounded retries with backoff, then fail over
@@ -41,6 +44,15 @@ RETURN re-raises the original exception unchanged (its type is the caller's
 providers run the same rules in their own ``RetryPolicy``), and never past the
 request's deadline: a ``retry_after`` longer than what is left means fail over,
 not sleep.
+
+Two facts outlive one attempt. Which candidates remain: a provider whose upstream
+stayed silent past its timeout asks :data:`~greenlang_llm.retry.FALLBACK` (set by
+:meth:`FailoverChain.next`) and gives up at once when another one does, so a hung
+upstream costs one timeout, not ``max_retries + 1``. And what a context-length
+rejection taught (:class:`ContextLimits`): the models that refused the prompt and
+the largest window known too small. A gateway route with ``context_window_fallbacks``
+shares one ``ContextLimits`` with the routers it falls back to (:data:`CONTEXT_LIMITS`),
+so no model sees the same prompt twice.
 """
 
 from __future__ import annotations
@@ -48,7 +60,8 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import NoReturn, TypeAlias, TypeVar
 
@@ -71,11 +84,13 @@ from ._errors import (
 from ._types import TokenUsage
 from .circuit_breaker import BreakerTicket
 from .money import float_usd_to_nanos
-from .retry import Backoff
+from .retry import FALLBACK, Backoff
 from .router_stats import RouteEntry, RouterStats
 
 __all__ = [
+    "CONTEXT_LIMITS",
     "FAILOVER_TABLE",
+    "ContextLimits",
     "Decision",
     "FailOver",
     "FailoverChain",
@@ -181,6 +196,44 @@ Decision: TypeAlias = RetrySame | FailOver | GiveUp
 """What a chain decided about one failed attempt (:meth:`FailoverChain.attempt_failed`)."""
 
 
+@dataclass(eq=False, slots=True)
+class ContextLimits:
+    """What context-length rejections taught one request: who refused, and how small is too small.
+
+    A model that refused the prompt never gets it again (:func:`model_key`: two routes or
+    two keys over one model count once); a candidate whose window is
+    *known* to be no larger than the largest refusing window is skipped; an unknown window
+    is tried (it may well be larger)."""
+
+    refused: set[tuple[str, str, int | None]] = field(default_factory=set)
+    too_small: int = 0
+    """The largest known window of a model that refused (0: none known)."""
+
+    def learn(self, entry: RouteEntry) -> None:
+        self.refused.add(model_key(entry))
+        window = entry.context_window()
+        if window is not None and window > self.too_small:
+            self.too_small = window
+
+    def excludes(self, entry: RouteEntry) -> bool:
+        if model_key(entry) in self.refused:
+            return True
+        window = entry.context_window()
+        return window is not None and window <= self.too_small
+
+
+def model_key(entry: RouteEntry) -> tuple[str, str, int | None]:
+    """Which upstream model a candidate sends to: its catalog id (else its name), model id and
+    window (two registrations configured with different windows are not the same model)."""
+    provider = entry.provider
+    return (getattr(provider, "catalog_id", None) or provider.name, provider.model_id, entry.context_window())
+
+
+CONTEXT_LIMITS: ContextVar[ContextLimits | None] = ContextVar("greenlang_llm_context_limits", default=None)
+"""A request's :class:`ContextLimits` shared by every router call made for it (the gateway sets
+one around a route with ``context_window_fallbacks``); None: each call keeps its own."""
+
+
 class FailoverChain:
     """One router call's walk over its candidates, and the books of each attempt.
 
@@ -190,9 +243,9 @@ class FailoverChain:
     module docstring for the budgets.
     """
 
-    __slots__ = ("_again", "_backoff", "_retried", "_rng", "_todo", "attempts", "clock", "deadline",
-                 "errors", "max_failovers", "min_window", "retrying", "same_provider_retries", "skip",
-                 "sleep", "stats")
+    __slots__ = ("_again", "_backoff", "_current", "_limits", "_order", "_pos", "_retried", "_rng",
+                 "attempts", "clock", "deadline", "errors", "max_failovers", "retrying",
+                 "same_provider_retries", "skip", "sleep", "stats")
 
     def __init__(self, order: Iterable[RouteEntry], max_failovers: int, timeout: float | None,
                  clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]],
@@ -207,7 +260,13 @@ class FailoverChain:
         self._backoff = backoff or Backoff(0.5, 4.0)
         self._rng = rng
         self.deadline = None if timeout is None else clock() + timeout
-        self._todo = iter(order)
+        self._order = order if isinstance(order, list) else list(order)
+        self._pos = 0
+        """Index in ``_order`` of the next candidate not yet taken."""
+        self._current: RouteEntry | None = None
+        """The candidate whose attempt is running (for :meth:`has_fallback`), None between attempts."""
+        self._limits = CONTEXT_LIMITS.get()
+        """Made on the first context-length rejection, unless the request shares one."""
         self._again: RouteEntry | None = None
         self._retried: dict[str, int] | None = None
         """Same-provider retries so far, made on the first retry (most calls never retry)."""
@@ -216,7 +275,6 @@ class FailoverChain:
         """Providers tried (a same-provider retry is not a new one)."""
         self.retrying = False
         """The step just returned by :meth:`next` retries the previous provider."""
-        self.min_window: int | None = None
         self.skip: Callable[[RouteEntry], bool] | None = None
         """Candidates to pass over from now on (e.g. providers that refuse a prefill)."""
 
@@ -229,12 +287,14 @@ class FailoverChain:
     # -- the walk ------------------------------------------------------------------------
     def next(self) -> tuple[RouteEntry, BreakerTicket | None] | None:
         """The next attempt (a provider and its breaker ticket), or None when the walk is over."""
+        FALLBACK.set(self)  # the attempt's provider may ask has_fallback (retry.FALLBACK)
         again, self._again = self._again, None
         if again is not None:
             ticket = None if again.breaker is None else again.breaker.try_allow()
             if again.breaker is None or ticket is not None:
                 self.retrying = True
                 again.attempts += 1
+                self._current = again
                 return again, ticket
             # its breaker opened meanwhile: fail over instead
         self.retrying = False
@@ -243,12 +303,12 @@ class FailoverChain:
             if left is not None and left <= 0:
                 self.errors.append(("router", ProviderTimeoutError("request deadline reached")))
                 return None
-            entry = next(self._todo, None)
-            if entry is None:
+            if self._pos >= len(self._order):
                 return None
-            if self.min_window is not None and (entry.context_window() or 0) <= self.min_window:
-                continue
-            if self.skip is not None and self.skip(entry):
+            entry = self._order[self._pos]
+            self._pos += 1
+            limits, skip = self._limits, self.skip  # (inline: this loop runs once per call)
+            if (limits is not None and limits.excludes(entry)) or (skip is not None and skip(entry)):
                 continue
             ticket = None
             if entry.breaker is not None:
@@ -261,13 +321,40 @@ class FailoverChain:
             if self.attempts > 1:
                 self.stats.failovers += 1
             entry.attempts += 1
+            self._current = entry
             return entry, ticket
         return None
+
+    def _passed_over(self, entry: RouteEntry) -> bool:
+        limits = self._limits
+        return (limits is not None and limits.excludes(entry)) or (self.skip is not None and self.skip(entry))
+
+    def has_fallback(self, provider: object) -> bool:
+        """True while ``provider``'s attempt runs and :meth:`next` could still offer another
+        candidate (budget, deadline, filters and breakers allowing): a provider asks this on a
+        silent timeout (``retry.FALLBACK``), so it runs only on that failure."""
+        current = self._current
+        if current is None:
+            return False
+        registered: object = current.provider
+        while registered is not provider:  # a wrapper (StreamGuard) asks through its inner provider
+            registered = getattr(registered, "inner", None)
+            if registered is None:
+                return False
+        if self.attempts > self.max_failovers or self.past_deadline():
+            return False
+        for entry in self._order[self._pos:]:
+            if entry is current or self._passed_over(entry):
+                continue
+            if entry.breaker is None or entry.breaker.is_available():
+                return True
+        return False
 
     # -- outcomes of one attempt ---------------------------------------------------------
     def succeeded(self, entry: RouteEntry, ticket: BreakerTicket | None, started: float,
                   usage: TokenUsage | None) -> None:
         """The attempt on ``entry`` (begun at clock time ``started``) answered."""
+        self._current = None
         if ticket is not None:
             ticket.success()
         self.stats.cost_nanos += entry.succeeded((self.clock() - started) * 1000.0, usage)
@@ -275,12 +362,14 @@ class FailoverChain:
 
     def cancelled(self, ticket: BreakerTicket | None) -> None:
         """The caller went away during the attempt: no verdict on the provider."""
+        self._current = None
         self.stats.cancelled += 1
         if ticket is not None:
             ticket.release()
 
     def not_attempted(self, entry: RouteEntry, ticket: BreakerTicket | None) -> None:
         """The step was taken but no call was made (a stream's continuation hook refused it)."""
+        self._current = None
         entry.attempts -= 1
         if ticket is not None:
             ticket.release()
@@ -302,6 +391,7 @@ class FailoverChain:
         :class:`GiveUp` ends the call and is counted here as a failed call; after it, the
         stream has the last word (a continuation that never produced may still move on)
         and counts its own end with :meth:`gave_up`."""
+        self._current = None
         deadline_cut = isinstance(raw, TimeoutError) and self.past_deadline()
         error = normalise(raw, entry.name, deadline_cut)
         verdict = decide(error)
@@ -321,6 +411,7 @@ class FailoverChain:
     def prefill_rejected(self, entry: RouteEntry, ticket: BreakerTicket | None, raw: Exception) -> None:
         """``entry`` answered a continuation's assistant prefill with a plain 400: it is marked
         and skipped by every later continuation; its breaker is not charged (not an outage)."""
+        self._current = None
         entry.rejects_prefill = True
         entry.errors["PrefillRejected"] += 1
         self.errors.append((entry.name, raw))
@@ -369,10 +460,10 @@ class FailoverChain:
         if delivered:
             return FailOver(error)
         if verdict is Verdict.FAILOVER_LARGER_CONTEXT:
-            window = entry.context_window()
-            if window is None:
-                return GiveUp(error)
-            self.min_window = max(window, self.min_window or 0)
+            limits = self._limits
+            if limits is None:
+                limits = self._limits = ContextLimits()
+            limits.learn(entry)
         if verdict in (Verdict.RETRY_AFTER, Verdict.RETRY_BACKOFF) and not deadline_cut:
             wait = self._retry_delay(entry, verdict, error)
             if wait is not None:
