@@ -97,6 +97,8 @@ def test_missing_provider_api_key_env_names_the_variable() -> None:
         (lambda d: d["server"].update(health_check_interval=-1), "server.health_check_interval: must be"),
         (lambda d: d["server"].update(circuit_breaker_threshold=0), "server.circuit_breaker_threshold"),
         (lambda d: d["routes"][0].update(circuit_breaker_timeout=0), "routes[0].circuit_breaker_timeout"),
+        (lambda d: d["server"].update(circuit_breaker_base_timeout=0), "server.circuit_breaker_base_timeout"),
+        (lambda d: d["routes"][1].update(circuit_breaker_base_timeout=-1), "routes[1].circuit_breaker_base"),
         (lambda d: d["providers"][0].update(base_delay=-1), "providers[0].base_delay: must be a number >= 0"),
         (lambda d: d["providers"][0].update(base_delay=4, max_delay=2), "providers[0].max_delay: must be >="),
         (lambda d: d["providers"][1].update(max_retry_after="1m"), "providers[1].max_retry_after: must be"),

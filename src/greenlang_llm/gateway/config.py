@@ -141,8 +141,15 @@ class ServerConfig(Struct, frozen=True, forbid_unknown_fields=True):
         AtLeastOne, _doc("Consecutive failures that open a provider's breaker (a route may set its own).")
     ] = 5
     circuit_breaker_timeout: Annotated[
-        Seconds, _doc("Seconds an open breaker waits before one trial call (a route may set its own).")
+        Seconds,
+        _doc("Longest an open breaker waits before one trial call: the cap of the escalating waits"
+             " (a route may set its own)."),
     ] = 60.0
+    circuit_breaker_base_timeout: Annotated[
+        Seconds,
+        _doc("An open breaker's first wait before one trial call; each failed trial doubles it, up to"
+             " circuit_breaker_timeout, and a passed one resets it (a route may set its own)."),
+    ] = 5.0
     header_timeout: Annotated[
         Seconds,
         _doc("Seconds from a connection's start (or a request's first byte) to the end of its headers."),
@@ -259,6 +266,9 @@ class RouteConfig(Struct, frozen=True, forbid_unknown_fields=True):
     ] = None
     circuit_breaker_timeout: Annotated[
         Seconds | None, _doc("Unset: [server] circuit_breaker_timeout.")
+    ] = None
+    circuit_breaker_base_timeout: Annotated[
+        Seconds | None, _doc("Unset: [server] circuit_breaker_base_timeout.")
     ] = None
     continue_on_failure: Annotated[
         bool, _doc("A stream cut after its first text is finished by the next provider (docs/routing.md).")

@@ -83,12 +83,14 @@ def build_targets(
         server = config.server
         threshold = route.circuit_breaker_threshold if route is not None else None
         recovery = route.circuit_breaker_timeout if route is not None else None
+        base = route.circuit_breaker_base_timeout if route is not None else None
         r = LLMRouter(
             strategy=RoutingStrategy(strategy),
             max_failovers=max(0, len(names) - 1) if max_retries is None else max_retries,
             breaker_store=shared.breakers if shared else None,
             circuit_breaker_threshold=threshold or server.circuit_breaker_threshold,
             circuit_breaker_timeout=recovery or server.circuit_breaker_timeout,
+            circuit_breaker_base_timeout=base or server.circuit_breaker_base_timeout,
             health_check_interval=server.health_check_interval or 30.0,  # 0: never started
             continue_on_failure=route.continue_on_failure if route is not None else True,
         )
