@@ -3,7 +3,9 @@
 A fault comes from a rule (config file at start, ``POST /_sim/faults`` at run
 time) or from the request itself (``x-sim-fault: rate_limit;retry_after=2``).
 Rules are tried in order; each matching rule draws once from one seeded RNG, so
-the same sequence of requests meets the same faults on every run.
+the same sequence of requests meets the same faults on every run. A rule with
+``lasts`` applies only for that many seconds after it was installed (config at
+start or ``POST /_sim/reset``, or ``POST /_sim/faults``), on the injector's clock.
 
 Kinds (``KINDS``; aliases in ``ALIASES``, e.g. ``529`` → ``overloaded``):
 
@@ -11,7 +13,8 @@ Kinds (``KINDS``; aliases in ``ALIASES``, e.g. ``529`` → ``overloaded``):
   OpenAI 503), ``rate_limit`` (429 + ``retry-after``, and ``retry-after-ms`` for OpenAI),
   ``auth`` (401), ``bad_request`` (400), ``context_length`` (400), ``content_policy`` (400),
   ``not_found`` (404), ``prefill`` (400, only when the last message is the assistant's),
-  ``down`` (503 to everything it matches);
+  ``down`` (503 to everything it matches; with ``lasts``, a model that is down for the first
+  ``lasts`` s and then healthy);
 - ``slow``: sleep ``delay`` seconds before answering (past a client's timeout);
 - ``reset``: close the connection with a TCP RST before any response byte;
 - streams only: ``stream_cut`` (close the connection after ``after`` tokens), ``stream_error`` (the API's
@@ -25,7 +28,8 @@ Kinds (``KINDS``; aliases in ``ALIASES``, e.g. ``529`` → ``overloaded``):
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -61,6 +65,8 @@ class FaultRule:
     times: int | None = None
     """Fire at most this many times (None: unlimited)."""
     message: str | None = None
+    lasts: float | None = None
+    """Seconds the rule applies after it was installed or reset (None: for ever)."""
 
     def __post_init__(self) -> None:
         kind = ALIASES.get(self.kind, self.kind)
@@ -71,6 +77,8 @@ class FaultRule:
             raise ValueError(f"fault rate must be between 0 and 1, got {self.rate}")
         if min(self.after, self.retry_after, self.delay, 0 if self.times is None else self.times) < 0:
             raise ValueError("fault after/retry_after/delay/times must not be negative")
+        if self.lasts is not None and not self.lasts >= 0:
+            raise ValueError(f"fault lasts must be a number of seconds >= 0, got {self.lasts!r}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FaultRule:
@@ -87,6 +95,8 @@ class FaultRule:
         for name in ("after", "times"):
             if values.get(name) is not None:
                 values[name] = int(values[name])
+        if values.get("lasts") is not None:
+            values["lasts"] = float(values["lasts"])
         values["kind"] = str(values["kind"])
         return cls(**values)
 
@@ -116,23 +126,33 @@ def parse_fault_header(value: str) -> FaultRule:
 
 
 class FaultInjector:
-    """Picks at most one fault per request from the rules, with one seeded RNG."""
+    """Picks at most one fault per request from the rules, with one seeded RNG.
 
-    __slots__ = ("_fired", "_rng", "_seed", "rules")
+    ``clock`` (monotonic seconds) times the rules' ``lasts``: each rule's clock starts
+    when it is installed (``set_rules``, ``add``, ``reset``).
+    """
 
-    def __init__(self, rules: Iterable[FaultRule] = (), seed: int = 0) -> None:
+    __slots__ = ("_clock", "_fired", "_installed", "_rng", "_seed", "rules")
+
+    def __init__(
+        self, rules: Iterable[FaultRule] = (), seed: int = 0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._seed = seed
         self._rng = random.Random(seed)
+        self._clock = clock
         self.rules: list[FaultRule] = list(rules)
         self._fired = [0] * len(self.rules)
+        self._installed = [clock()] * len(self.rules)
 
     def set_rules(self, rules: Iterable[FaultRule]) -> None:
         self.rules = list(rules)
         self._fired = [0] * len(self.rules)
+        self._installed = [self._clock()] * len(self.rules)
 
     def add(self, rule: FaultRule) -> None:
         self.rules.append(rule)
         self._fired.append(0)
+        self._installed.append(self._clock())
 
     def reset(self, rules: Iterable[FaultRule], seed: int | None = None) -> None:
         self._seed = self._seed if seed is None else seed
@@ -144,6 +164,8 @@ class FaultInjector:
             if not rule.matches(path, model, stream, last_is_assistant):
                 continue
             if rule.times is not None and self._fired[i] >= rule.times:
+                continue
+            if rule.lasts is not None and self._clock() - self._installed[i] >= rule.lasts:
                 continue
             if rule.rate >= 1.0 or self._rng.random() < rule.rate:
                 self._fired[i] += 1
