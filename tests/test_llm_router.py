@@ -341,6 +341,43 @@ async def test_a_recovered_primary_is_probed_after_the_current_open_period() -> 
     assert primary.calls == 3 + 12
 
 
+class _DownUntil(FakeProvider):
+    """503 while the clock is before ``until``, then healthy (the issue's recovering primary)."""
+
+    def __init__(self, clock: FakeClock, until: float) -> None:
+        super().__init__(default_text="primary")
+        self._clock, self._until = clock, until
+
+    async def generate(self, request: GenerationRequest) -> GenerationResponse:
+        if self._clock() < self._until:
+            self.calls += 1
+            raise down()
+        return await super().generate(request)
+
+
+async def _delay_after_recovery(threshold: int) -> float:
+    """The issue's numbers at full scale: down for 60 s, a request every 4 s, defaults 5 s / 60 s."""
+    clock = FakeClock()
+    recovery = clock.now + 60.0
+    router = _router(clock, circuit_breaker_threshold=threshold)
+    router.register_provider("primary", _DownUntil(clock, recovery), priority=1)
+    router.register_provider("backup", FakeProvider(default_text="backup"), priority=2)
+    while True:
+        response = await router.generate(REQ)  # every request is answered
+        if response.provider == "primary":
+            return clock.now - recovery
+        assert clock.now < recovery + 60.0
+        clock.advance(4.0)
+
+
+async def test_the_issues_recovering_primary_at_full_scale_on_a_fake_clock() -> None:
+    # threshold 1: open at 0 s, trials at 8, 20 and 40 s fail, the one at 80 s passes
+    assert await _delay_after_recovery(1) == 20.0
+    # threshold 5 (the default): open at 16 s, trials at 24, 36, 56 s; the 40 s period in progress
+    # at the recovery puts the next at 96 s (docs/routing.md says so: the bound is that period)
+    assert await _delay_after_recovery(5) == 36.0
+
+
 async def test_breaker_can_be_disabled() -> None:
     router = _router(enable_circuit_breaker=False, circuit_breaker_threshold=1)
     primary = FakeProvider(script=[down(), down(), down()])
