@@ -310,3 +310,14 @@ def test_a_misspelt_key_is_unknown_whatever_its_value(value: float) -> None:
     data = config_dict()
     data["providers"][0]["tmeout"] = value
     assert _error(data) == "providers[0].tmeout: unknown key"
+
+
+def test_context_window_fallbacks_name_other_routes_or_providers() -> None:
+    data = config_dict()
+    data["routes"][0]["context_window_fallbacks"] = ["cheap", "claude"]
+    route = parse_config(data, ENV).routes[0]
+    assert route.context_window_fallbacks == ("cheap", "claude")
+    for bad in ("default", "nope"):  # itself, or nothing known
+        data["routes"][0]["context_window_fallbacks"] = [bad]
+        assert _error(data) == (
+            f"routes[0].context_window_fallbacks: {bad!r} is not another route nor a provider")

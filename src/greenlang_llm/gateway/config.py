@@ -273,6 +273,13 @@ class RouteConfig(Struct, frozen=True, forbid_unknown_fields=True):
     continue_on_failure: Annotated[
         bool, _doc("A stream cut after its first text is finished by the next provider (docs/routing.md).")
     ] = True
+    context_window_fallbacks: Annotated[
+        Names,
+        _doc(
+            "Routes or providers tried in order when this route's own providers all refused the prompt as"
+            " too long (400 context length); a model that refused is never sent it again."
+        ),
+    ] = ()
 
     @property
     def guards_streams(self) -> bool:
@@ -425,12 +432,16 @@ def _provider(table: ProviderTable, i: int, env: Mapping[str, str]) -> ProviderC
     return ProviderConfig(**asdict(table), api_key=api_key)
 
 
-def _check_route(route: RouteConfig, i: int, provider_names: set[str]) -> None:
+def _check_route(route: RouteConfig, i: int, provider_names: set[str], route_names: set[str]) -> None:
     for name in route.providers:
         if name not in provider_names:
             raise ConfigError(f"routes[{i}].providers: unknown provider {name!r}")
     if len(set(route.providers)) != len(route.providers):
         raise ConfigError(f"routes[{i}].providers: a provider is listed twice")
+    for name in route.context_window_fallbacks:
+        if name == route.name or (name not in route_names and name not in provider_names):
+            raise ConfigError(
+                f"routes[{i}].context_window_fallbacks: {name!r} is not another route nor a provider")
 
 
 def _key(table: KeyTable, i: int, env: Mapping[str, str], route_names: set[str]) -> KeyConfig:
@@ -475,7 +486,7 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) 
     _unique(providers, "name", "providers")
     names = {p.name for p in providers}
     for i, route in enumerate(file.routes):
-        _check_route(route, i, names)
+        _check_route(route, i, names, {r.name for r in file.routes})
     _unique(file.routes, "name", "routes")
     route_names = {r.name for r in file.routes}
     keys = tuple(_key(k, i, env, route_names) for i, k in enumerate(file.keys))

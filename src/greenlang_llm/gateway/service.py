@@ -45,10 +45,18 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, TypeVar
 
-from .._errors import BudgetExceededError, ProviderError, StreamInterruptedError
+from .._errors import (
+    AllProvidersFailedError,
+    AuthenticationError,
+    BudgetExceededError,
+    ContextWindowExceededError,
+    InvalidRequestError,
+    ProviderError,
+    StreamInterruptedError,
+)
 from .._types import GenerationRequest, GenerationResponse, StreamChunk, TokenUsage
 from ..continuation import combine
 from .config import GatewayConfig
@@ -69,6 +77,7 @@ if TYPE_CHECKING:
 __all__ = ["GatewayError", "GatewayService", "OpenStream", "new_request_id"]
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class GatewayError(Exception):
@@ -259,7 +268,10 @@ class GatewayService:
         reservation = self.reserve(key, target, request)
         settlement = Settlement(self.ledger, self.metrics, key, request_id, reservation)
         try:
-            response = await target.router.generate(request)
+            if target.context_window_fallbacks:
+                response = await self._beyond_context(target, lambda t: t.router.generate(request))
+            else:
+                response = await target.router.generate(request)
         except BaseException:
             settlement.release()
             raise
@@ -289,17 +301,64 @@ class GatewayService:
             self.reserve(key, target, request),
             budget.reservations if budget is not None else None,
         )
-        upstream = target.router.stream(request, before_continuation=budget).__aiter__()
         try:
-            first = await upstream.__anext__()
+            if target.context_window_fallbacks:
+                upstream, first = await self._beyond_context(
+                    target, lambda t: self._first_chunk(t, request, budget))
+            else:
+                upstream, first = await self._first_chunk(target, request, budget)
         except BaseException as exc:
             settlement.release()
-            with contextlib.suppress(BaseException):
-                await _aclose(upstream)
             if isinstance(exc, StopAsyncIteration):
                 raise ProviderError("upstream stream ended before any data", retryable=True) from None
             raise
         return OpenStream(self, settlement, target, request, upstream, first)
+
+    @staticmethod
+    async def _first_chunk(
+        target: Target, request: GenerationRequest, budget: ContinuationBudget | None
+    ) -> tuple[AsyncIterator[StreamChunk], StreamChunk]:
+        """Start ``target``'s stream and pull its first chunk; closes the stream if that fails."""
+        upstream = target.router.stream(request, before_continuation=budget).__aiter__()
+        try:
+            return upstream, await upstream.__anext__()
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                await _aclose(upstream)
+            raise
+
+    @staticmethod
+    async def _beyond_context(target: Target, call: Callable[[Target], Awaitable[T]]) -> T:
+        """``call(target)``; when every provider of the route refused the prompt as too long, the
+        same on each of its ``context_window_fallbacks`` in turn.
+
+        One ``failover.ContextLimits`` is shared by every router call made here, so a model that
+        refused is never sent the prompt again and a model known to be no larger is skipped,
+        across routes. A fallback whose every provider was skipped changes nothing; a client
+        error (other than context length) ends the walk at once, as within a route."""
+        from ..failover import CONTEXT_LIMITS, ContextLimits
+
+        token = CONTEXT_LIMITS.set(ContextLimits())
+        try:
+            try:
+                return await call(target)
+            except ProviderError as exc:
+                if not _too_long(exc):
+                    raise
+                error: ProviderError = exc
+            for fallback in target.context_window_fallbacks:
+                try:
+                    return await call(fallback)
+                except ProviderError as exc:
+                    if isinstance(exc, AllProvidersFailedError) and not exc.errors:
+                        continue  # nobody called: every provider there was ruled out already
+                    refusal = isinstance(exc, InvalidRequestError | AuthenticationError | BudgetExceededError)
+                    if refusal and not _too_long(exc):
+                        raise
+                    error = exc
+            raise error
+        finally:
+            CONTEXT_LIMITS.reset(token)
 
     def estimate_usage(
         self,
@@ -447,6 +506,14 @@ class GatewayService:
         await asyncio.to_thread(self.tracker.close)
         if self.shared is not None:
             self.shared.close()
+
+
+def _too_long(error: ProviderError) -> bool:
+    """The prompt did not fit: a context-length error, or a walk that met one."""
+    if isinstance(error, ContextWindowExceededError):
+        return True
+    return isinstance(error, AllProvidersFailedError) and any(
+        isinstance(e, ContextWindowExceededError) for _, e in error.errors)
 
 
 async def _aclose(upstream: AsyncIterator[StreamChunk]) -> None:

@@ -32,6 +32,9 @@ class Target:
     is_route: bool
     timeout: float | None = None
     """The route's deadline for a request's whole chain (``[[routes]] timeout``)."""
+    context_window_fallbacks: tuple[Target, ...] = ()
+    """Tried in order when every provider of this route refused the prompt as too long
+    (``[[routes]] context_window_fallbacks``: another route, or one provider alone)."""
 
     def provider(self, name: str | None) -> BaseLLMProvider:
         """The member called ``name``, else the first member (a stream or reply that named none)."""
@@ -125,4 +128,16 @@ def build_targets(
                 ((pcfg.name, providers[pcfg.name]),),
                 False,
             )
+    alone: dict[str, Target] = {}
+    for route in config.routes:  # after every route exists: a fallback may name a later one
+        fallbacks = []
+        for name in route.context_window_fallbacks:
+            if name in targets and targets[name].is_route:
+                fallbacks.append(targets[name])
+            else:  # a provider, by its name: a router over it alone
+                if name not in alone:
+                    members = ((name, providers[name]),)
+                    alone[name] = Target(name, router("priority", (name,), 0), members, False)
+                fallbacks.append(alone[name])
+        targets[route.name].context_window_fallbacks = tuple(fallbacks)
     return targets
