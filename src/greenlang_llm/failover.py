@@ -444,7 +444,10 @@ class FailoverChain:
     # -- inside ----------------------------------------------------------------------------
     def _charge(self, entry: RouteEntry, ticket: BreakerTicket | None, error: Exception,
                 deadline_cut: bool) -> None:
-        entry.failures += 1
+        if isinstance(error, InvalidRequestError):
+            entry.refusals += 1  # the breaker, too, holds client errors neutral (circuit_breaker)
+        else:
+            entry.failures += 1
         entry.errors[type(error).__name__] += 1
         if ticket is not None:
             if deadline_cut:  # the caller's deadline, not the provider's fault

@@ -59,6 +59,10 @@ class RouteEntry:
     attempts: int = 0
     successes: int = 0
     failures: int = 0
+    """Failed attempts that say something about the provider (outages, timeouts, auth)."""
+    refusals: int = 0
+    """Attempts the provider answered with a client error (content filter, context length, bad
+    request): a decision about the request, not an outage, so neither a failure nor a breaker count."""
     latency_total_ms: float = 0.0
     latency_ewma_ms: float | None = None
     cost_nanos: int = 0
