@@ -243,7 +243,7 @@ class FailoverChain:
     module docstring for the budgets.
     """
 
-    __slots__ = ("_again", "_backoff", "_current", "_limits", "_order", "_pos", "_retried", "_rng",
+    __slots__ = ("_again", "_backoff", "_current", "_limits", "_many", "_order", "_pos", "_retried", "_rng",
                  "attempts", "clock", "deadline", "errors", "max_failovers", "retrying",
                  "same_provider_retries", "skip", "sleep", "stats")
 
@@ -265,6 +265,9 @@ class FailoverChain:
         """Index in ``_order`` of the next candidate not yet taken."""
         self._current: RouteEntry | None = None
         """The candidate whose attempt is running (for :meth:`has_fallback`), None between attempts."""
+        self._many = max_failovers > 0 and len(self._order) > 1
+        """Could a fallback exist at all (else :data:`~greenlang_llm.retry.FALLBACK` is left alone:
+        whatever chain it holds has ended, and its :meth:`has_fallback` says False)."""
         self._limits = CONTEXT_LIMITS.get()
         """Made on the first context-length rejection, unless the request shares one."""
         self._again: RouteEntry | None = None
@@ -287,7 +290,8 @@ class FailoverChain:
     # -- the walk ------------------------------------------------------------------------
     def next(self) -> tuple[RouteEntry, BreakerTicket | None] | None:
         """The next attempt (a provider and its breaker ticket), or None when the walk is over."""
-        FALLBACK.set(self)  # the attempt's provider may ask has_fallback (retry.FALLBACK)
+        if self._many:  # the attempt's provider may ask has_fallback (retry.FALLBACK); skipped
+            FALLBACK.set(self)  # for a lone candidate: a set costs a token and a new mapping
         again, self._again = self._again, None
         if again is not None:
             ticket = None if again.breaker is None else again.breaker.try_allow()
