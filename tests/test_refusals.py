@@ -65,7 +65,7 @@ async def test_refusals_return_after_one_attempt_and_never_open_the_breaker(
         metrics = r.get_metrics()["providers"]["first"]
         assert metrics["failed_requests"] == 0  # not an outage
         assert metrics["errors_by_type"] == {error.__name__: 3 * THRESHOLD}
-        assert r._by_name["first"].refusals == 3 * THRESHOLD
+        assert metrics["refusals"] == 3 * THRESHOLD
     assert sim.stats.by_model["first"] == 3 * THRESHOLD  # one request each: no retry, no failover
     assert sim.stats.by_model.get("second", 0) == 0
 
@@ -80,5 +80,5 @@ async def test_a_refusal_between_outages_does_not_hide_them(sim: Simulator) -> N
                 await r.generate(REQ)
         # 503, refusal, 503: two outages in a row as far as the breaker is concerned
         assert breaker.consecutive_failures == THRESHOLD - 1
-        assert r._by_name["first"].failures == THRESHOLD - 1
-        assert r._by_name["first"].refusals == 1
+        metrics = r.get_metrics()["providers"]["first"]
+        assert (metrics["failed_requests"], metrics["refusals"]) == (THRESHOLD - 1, 1)

@@ -342,6 +342,7 @@ class LLMRouter:
                 "circuit_breaker_state": (breaker.state if breaker else CircuitState.CLOSED).value,
                 "successful_requests": e.successes,
                 "failed_requests": e.failures,
+                "refusals": e.refusals,
                 "errors_by_type": dict(e.errors),
                 "healthy": e.healthy,
                 "priority": e.priority,

@@ -518,3 +518,20 @@ async def test_a_stream_that_ends_without_a_finish_reason_is_interrupted_not_fin
         assert record.estimated
     finally:
         await service.close()
+
+
+def test_the_worst_case_covers_a_routes_context_window_fallbacks() -> None:
+    """A prompt too long for the route may be answered by a dearer fallback: the reservation covers it."""
+    from greenlang_llm.gateway.worst_case import worst_case
+    from greenlang_llm.llm_router import LLMRouter
+    from greenlang_llm.providers import FakeProvider
+
+    cheap = FakeProvider("cheap-model", price_per_1k=(0.001, 0.002))
+    dear = FakeProvider("dear-model", price_per_1k=(0.01, 0.03))
+    fallback = Target("big", LLMRouter(), (("dear", dear),), False)
+    route = Target("chat", LLMRouter(), (("cheap", cheap),), True, context_window_fallbacks=(fallback,))
+    request = GenerationRequest(prompt="a long prompt " * 50, max_tokens=200)
+    assert worst_case(route, request, None) == pytest.approx(dear.estimate_cost(request))
+    assert worst_case(route, request, None) > cheap.estimate_cost(request)
+    assert route.provider("dear") is dear  # an answer from the fallback is priced as its own
+    assert route.provider(None) is cheap

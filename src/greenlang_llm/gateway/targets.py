@@ -36,9 +36,17 @@ class Target:
     """Tried in order when every provider of this route refused the prompt as too long
     (``[[routes]] context_window_fallbacks``: another route, or one provider alone)."""
 
+    def reachable(self) -> tuple[tuple[str, BaseLLMProvider], ...]:
+        """Every provider that may answer a request on this target: its members, then the members
+        of its context-window fallbacks (what a hard budget's worst case must cover)."""
+        if not self.context_window_fallbacks:
+            return self.members
+        return (*self.members, *(m for fallback in self.context_window_fallbacks for m in fallback.members))
+
     def provider(self, name: str | None) -> BaseLLMProvider:
-        """The member called ``name``, else the first member (a stream or reply that named none)."""
-        for member, provider in self.members:
+        """The provider called ``name`` (a member, or a context-window fallback's member), else the
+        first member (a stream or reply that named none)."""
+        for member, provider in self.reachable():
             if member == name:
                 return provider
         return self.members[0][1]

@@ -1,7 +1,8 @@
 """What a request may cost at most, and what the caller reads when a hard budget refuses it.
 
-``GatewayService.reserve`` holds the worst case computed here (the most expensive member
-of the target with the request's ``max_tokens``: failover may land on any member). Two
+``GatewayService.reserve`` holds the worst case computed here (the most expensive provider
+that may answer, with the request's ``max_tokens``: failover may land on any member, and a
+too-long prompt on any context-window fallback). Two
 prices keep that cheap where it can be and exact where it matters: ``prompt_byte_bound``
 bounds the prompt's tokens without a tokenizer, and only a budget that refuses the bound
 makes ``GatewayService.reserve`` count exactly.
@@ -27,6 +28,10 @@ logger = logging.getLogger(__name__)
 def worst_case(target: Target, request: GenerationRequest, input_bound: int | None) -> float:
     """Max over members of prompt + ``max_tokens`` cost; ``input_bound`` replaces the token count.
 
+    The members are every provider that may answer (``Target.reachable``): a route's
+    ``context_window_fallbacks`` too, so a prompt too long for the route's own models and
+    answered by a dearer fallback never costs more than its reservation.
+
     The bound is priced under the id the member's usage is billed under (``catalog_id``:
     an OpenAI-compatible server's ``provider_name``), as ``estimate_cost`` prices it.
     """
@@ -34,7 +39,7 @@ def worst_case(target: Target, request: GenerationRequest, input_bound: int | No
     from ..providers.base_provider import BaseLLMProvider as _Base
 
     worst = 0.0
-    for _, provider in target.members:
+    for _, provider in target.reachable():
         try:
             if input_bound is not None and type(provider).estimate_cost is _Base.estimate_cost:
                 catalog_id = provider.catalog_id
