@@ -238,17 +238,7 @@ class StreamCall:
     ) -> None:
         chain = self.chain
         if produced:  # a broken call still used tokens: book them to this provider
-            try:
-                prompt: int | None = entry.provider.count_tokens(upstream_request)
-            except Exception:
-                prompt = None
-            # priced under the id its finished calls are billed under (a custom provider_name)
-            # (the router takes any object with the provider methods: one that does not subclass
-            # BaseLLMProvider has no declared catalog_id and is billed under its name)
-            catalog_id = getattr(entry.provider, "catalog_id", None) or entry.provider.name
-            part = estimate_part(catalog_id, model, upstream_request, produced, prompt)
-            self.parts.append(UsagePart(entry.name, model, part))
-            chain.book_cost(entry, part.total_cost_usd)
+            self._book_part(entry, model, _estimate(entry, upstream_request, model, produced))
         prefilled = upstream_request is not self.request  # a continuation that sent the prefill
         if prefilled and not sent and _is_prefill_rejection(raw):
             chain.prefill_rejected(entry, ticket, raw)  # its 400 is never the caller's error
@@ -284,16 +274,13 @@ class StreamCall:
     ) -> None:
         """A restarted answer that does not begin with what the caller has: book what it cost (the
         provider's usage if it reported one, else a local estimate) and let the walk move on."""
-        if usage is None:
-            try:
-                prompt: int | None = entry.provider.count_tokens(upstream_request)
-            except Exception:
-                prompt = None
-            catalog_id = getattr(entry.provider, "catalog_id", None) or entry.provider.name
-            usage = estimate_part(catalog_id, model, upstream_request, produced, prompt)
+        self._book_part(entry, model, usage or _estimate(entry, upstream_request, model, produced))
+        self.chain.unusable(entry, ticket, "RestartDiverged")
+
+    def _book_part(self, entry: RouteEntry, model: str, usage: TokenUsage) -> None:
+        """One upstream call that will not finish the answer: its usage is a part of the total."""
         self.parts.append(UsagePart(entry.name, model, usage))
         self.chain.book_cost(entry, usage.total_cost_usd)
-        self.chain.unusable(entry, ticket, "RestartDiverged")
 
     async def _consult(
         self, entry: RouteEntry, ticket: BreakerTicket | None, upstream_request: GenerationRequest
@@ -346,6 +333,18 @@ class StreamCall:
             )
         error.usage_parts = list(self.parts)
         return error
+
+
+def _estimate(entry: RouteEntry, request: GenerationRequest, model: str, produced: str) -> TokenUsage:
+    """A call's usage from local token counts (marked estimated), priced under the id its finished
+    calls are billed under (``catalog_id``; the router takes any object with the provider methods,
+    and one that does not subclass ``BaseLLMProvider`` is billed under its ``name``)."""
+    try:
+        prompt: int | None = entry.provider.count_tokens(request)
+    except Exception:
+        prompt = None
+    catalog_id = getattr(entry.provider, "catalog_id", None) or entry.provider.name
+    return estimate_part(catalog_id, model, request, produced, prompt)
 
 
 def _refuses_prefill(entry: RouteEntry) -> bool:
