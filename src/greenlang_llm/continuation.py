@@ -175,11 +175,16 @@ class Resume:
     __slots__ = ("_at", "_strip", "_target", "diverged")
 
     def __init__(self, delivered: str) -> None:
-        self._target = " ".join(delivered.split())
-        """The delivered text, whitespace-normalised: what the fresh answer must begin with."""
+        target = " ".join(delivered.split())
         self._strip = delivered[-1:].isspace()
         """The caller's text ends in whitespace: drop the answer's own before the next word."""
-        self._at = 0 if self._target else -1
+        if target and self._strip:
+            # the caller's text ends between words, so the answer must too: "Total: 1\n" is not
+            # the beginning of "Total: 12", nor "Hello " of "Hello, world"
+            target += " "
+        self._target = target
+        """The delivered text, whitespace-normalised: what the fresh answer must begin with."""
+        self._at = 0 if target else -1
         """Characters of ``_target`` matched so far; -1 once it was matched in full."""
         self.diverged = False
 
@@ -201,6 +206,9 @@ class Resume:
                 if target[at] != " ":
                     return self._diverge()
                 at += 1
+                if at == len(target):  # the delivered text ended in whitespace: matched
+                    self._at = -1
+                    return self._new(text[i + 1:])
             elif target[at] == c:
                 at += 1
                 if at == len(target):
@@ -212,8 +220,12 @@ class Resume:
         return ""
 
     def finish(self) -> None:
-        """The fresh answer ended: if it never reached the end of the delivered text, it diverged."""
-        if self._at >= 0:
+        """The fresh answer ended: if it never reached the end of the delivered text, it diverged.
+
+        An answer that ends exactly where the caller's text ends but for its trailing whitespace
+        is the same answer: nothing is missing."""
+        at, target = self._at, self._target
+        if at >= 0 and not (at == len(target) - 1 and target.endswith(" ")):
             self.diverged = True
 
     def _new(self, text: str) -> str:

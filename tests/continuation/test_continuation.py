@@ -87,6 +87,8 @@ def resume(delivered: str, *pieces: str) -> tuple[list[str], bool]:
     ("the quick brown ", ("the quick brown", " ", " fox"), "fox"),  # the client's space is not printed twice
     ("the quick bro", ("the quick brown fox",), "wn fox"),  # a cut inside a word
     ("the quick brown", ("the quick brown",), ""),
+    ("Total: 1\n", ("Total: 1", "\n\n2 items",), "2 items"),  # the caller's newline, then a new word
+    ("the quick brown ", ("the quick brown",), ""),  # ends where the caller's text does: nothing missing
 ])
 def test_a_restarted_answer_is_relayed_only_past_what_was_delivered(
         delivered: str, pieces: tuple[str, ...], relayed: str) -> None:
@@ -109,6 +111,11 @@ def test_resume_holds_back_only_until_it_can_decide() -> None:
     ("the quick brown", ("thequick brown fox",)),  # a missing space is a different text
     ("the quick brown", ("the", " quick")),  # ends before reaching its end
     ("the quick brown", ()),
+    # the caller's text ends between words, the answer's does not (found in review)
+    ("Total: 1\n", ("Total: 12\nDone",)),
+    ("Hello world\n", ("Hello worldwide\n",)),
+    ("Hello ", ("Hello, world",)),
+    ("Hello ", ("Hello", ", world")),
 ])
 def test_a_restarted_answer_that_does_not_begin_with_the_delivered_text_diverges_and_relays_nothing(
         delivered: str, pieces: tuple[str, ...]) -> None:
