@@ -113,6 +113,26 @@ async def test_after_a_router_call_the_same_provider_alone_retries_again(sim: Si
     assert (hung(sim), calls(sim, "primary"), calls(sim, "fallback")) == (1, 2, 0)
 
 
+async def test_a_lone_candidate_retries_while_another_chain_of_the_task_is_mid_attempt(
+        sim: Simulator) -> None:
+    """An open stream over two providers keeps its chain mid-attempt in this task; a router whose
+    only candidate is the same provider must not answer for it: the hang is retried (found in review)."""
+    primary = provider(sim, "openai", "primary")
+    both = LLMRouter()
+    both.register_provider("primary", primary, priority=0)
+    both.register_provider("fallback", provider(sim, "openai", "fallback"), priority=1)
+    lone = LLMRouter()
+    lone.register_provider("primary", primary)
+    async with both, lone:
+        stream = both.stream(REQ)
+        first = await anext(stream)  # the two-provider chain is now mid-attempt on primary
+        assert first.provider == "primary"
+        sim.faults.add(FaultRule("slow", model="primary", delay=20, times=1))
+        assert (await lone.generate(REQ)).provider == "primary"  # retried on its only candidate
+        await stream.aclose()
+    assert hung(sim) == 1
+
+
 @pytest.mark.parametrize(("kind", "times"), [("http_500", 1), ("reset", 1), ("rate_limit", 1)])
 async def test_try_again_errors_are_still_retried_on_the_same_provider(
         sim: Simulator, kind: str, times: int) -> None:

@@ -290,8 +290,13 @@ class FailoverChain:
     # -- the walk ------------------------------------------------------------------------
     def next(self) -> tuple[RouteEntry, BreakerTicket | None] | None:
         """The next attempt (a provider and its breaker ticket), or None when the walk is over."""
-        if self._many:  # the attempt's provider may ask has_fallback (retry.FALLBACK); skipped
-            FALLBACK.set(self)  # for a lone candidate: a set costs a token and a new mapping
+        if self._many:  # the attempt's provider may ask has_fallback (retry.FALLBACK)
+            FALLBACK.set(self)
+        elif FALLBACK.get() is not None:
+            # another chain of this task may still be mid-attempt (an open stream kept while this
+            # call runs) and share this provider: a lone candidate must not answer for it. (A
+            # get, not a set, on the usual path: a set costs a token and a new mapping.)
+            FALLBACK.set(None)
         again, self._again = self._again, None
         if again is not None:
             ticket = None if again.breaker is None else again.breaker.try_allow()
@@ -507,6 +512,7 @@ class FailoverChain:
         """``entry`` answered, but with nothing this call can use (a restarted answer that does not
         begin with what the caller already has): counted under ``kind``; its breaker hears that
         it answered; the walk moves on."""
+        self._current = None
         entry.errors[kind] += 1
         if ticket is not None:
             ticket.success()
