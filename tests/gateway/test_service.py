@@ -535,3 +535,46 @@ def test_the_worst_case_covers_a_routes_context_window_fallbacks() -> None:
     assert worst_case(route, request, None) > cheap.estimate_cost(request)
     assert route.provider("dear") is dear  # an answer from the fallback is priced as its own
     assert route.provider(None) is cheap
+
+
+async def test_context_window_fallbacks_share_the_requests_deadline_and_respect_the_keys_routes() -> None:
+    """A fallback gets what is left of the deadline, not a new one; a route the key may not name is
+    passed over (found in review)."""
+    from greenlang_llm._errors import ContextWindowExceededError
+    from greenlang_llm.gateway.keys import VirtualKey
+    from greenlang_llm.llm_router import LLMRouter
+    from greenlang_llm.providers import FakeProvider
+
+    def target(name: str, fallbacks: tuple[Target, ...] = ()) -> Target:
+        members = ((name, FakeProvider(name)),)
+        return Target(name, LLMRouter(), members, True, context_window_fallbacks=fallbacks)
+
+    big, bigger = target("big"), target("bigger")
+    route = target("chat", (big, bigger))
+    seen: list[tuple[str, float | None]] = []
+
+    async def call(t: Target, request: GenerationRequest) -> str:
+        seen.append((t.name, request.timeout))
+        if t.name != "bigger":
+            await asyncio.sleep(0.05)
+            raise ContextWindowExceededError("too long", provider=t.name)
+        return t.name
+
+    request = GenerationRequest(prompt="long", timeout=5.0)
+    assert await GatewayService._beyond_context(VirtualKey("acme", "web"), route, request, call) == "bigger"
+    assert [name for name, _ in seen] == ["chat", "big", "bigger"]
+    timeouts = [t or 0.0 for _, t in seen]
+    assert timeouts[0] == 5.0
+    assert 0 < timeouts[1] < 5.0 - 0.04
+    assert 0 < timeouts[2] < timeouts[1] - 0.04
+
+    seen.clear()
+    limited = VirtualKey("acme", "web", routes=frozenset({"chat", "bigger"}))
+    assert await GatewayService._beyond_context(limited, route, request, call) == "bigger"
+    assert [name for name, _ in seen] == ["chat", "bigger"]  # "big" is not the key's to call
+
+    seen.clear()
+    with pytest.raises(ContextWindowExceededError):  # the deadline passed: no fallback is tried
+        await GatewayService._beyond_context(
+            VirtualKey("acme", "web"), route, GenerationRequest(prompt="long", timeout=0.01), call)
+    assert [name for name, _ in seen] == ["chat"]

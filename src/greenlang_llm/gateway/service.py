@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import os
@@ -269,7 +270,8 @@ class GatewayService:
         settlement = Settlement(self.ledger, self.metrics, key, request_id, reservation)
         try:
             if target.context_window_fallbacks:
-                response = await self._beyond_context(target, lambda t: t.router.generate(request))
+                response = await self._beyond_context(
+                    key, target, request, lambda t, r: t.router.generate(r))
             else:
                 response = await target.router.generate(request)
         except BaseException:
@@ -304,7 +306,7 @@ class GatewayService:
         try:
             if target.context_window_fallbacks:
                 upstream, first = await self._beyond_context(
-                    target, lambda t: self._first_chunk(t, request, budget))
+                    key, target, request, lambda t, r: self._first_chunk(t, r, budget))
             else:
                 upstream, first = await self._first_chunk(target, request, budget)
         except BaseException as exc:
@@ -328,9 +330,20 @@ class GatewayService:
             raise
 
     @staticmethod
-    async def _beyond_context(target: Target, call: Callable[[Target], Awaitable[T]]) -> T:
-        """``call(target)``; when every provider of the route refused the prompt as too long, the
-        same on each of its ``context_window_fallbacks`` in turn.
+    async def _beyond_context(
+        key: VirtualKey,
+        target: Target,
+        request: GenerationRequest,
+        call: Callable[[Target, GenerationRequest], Awaitable[T]],
+    ) -> T:
+        """``call(target, request)``; when every provider of the route refused the prompt as too
+        long, the same on each of its ``context_window_fallbacks`` in turn.
+
+        The request's deadline (``timeout``: the route's, or the client's
+        ``x-greenlang-timeout``) covers the whole walk, fallbacks included: each fallback gets
+        what is left of it, and none is tried once it has passed. A fallback the key may not
+        call (a route outside its ``routes``, or a provider alone for a route-limited key) is
+        passed over, as ``resolve`` would refuse it.
 
         One ``failover.ContextLimits`` is shared by every router call made here, so a model that
         refused is never sent the prompt again and a model known to be no larger is skipped,
@@ -338,17 +351,28 @@ class GatewayService:
         error (other than context length) ends the walk at once, as within a route."""
         from ..failover import CONTEXT_LIMITS, ContextLimits
 
+        deadline = None if request.timeout is None else time.monotonic() + request.timeout
         token = CONTEXT_LIMITS.set(ContextLimits())
         try:
             try:
-                return await call(target)
+                return await call(target, request)
             except ProviderError as exc:
                 if not _too_long(exc):
                     raise
                 error: ProviderError = exc
             for fallback in target.context_window_fallbacks:
+                if (fallback.is_route and not key.allows(fallback.name)) or (
+                    not fallback.is_route and key.routes is not None
+                ):
+                    continue
+                attempt = request
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    attempt = dataclasses.replace(request, timeout=left)
                 try:
-                    return await call(fallback)
+                    return await call(fallback, attempt)
                 except ProviderError as exc:
                     if isinstance(exc, AllProvidersFailedError) and not exc.errors:
                         continue  # nobody called: every provider there was ruled out already
