@@ -321,17 +321,18 @@ def _waits_until_probe(breaker: CircuitBreaker, clock: FakeClock) -> float:
     return waited
 
 
-def test_each_failed_trial_doubles_the_open_period_up_to_the_cap() -> None:
+def test_each_failed_trial_lengthens_the_open_period_by_the_base_up_to_the_cap() -> None:
+    """Linear, as Envoy's outlier detection (base x opens in a row); see docs/routing.md for why."""
     clock = FakeClock()
     breaker = _escalating(clock)
     breaker.allow().failure(BOOM)
     waits = []
-    for _ in range(6):
+    for _ in range(14):
         waits.append(_waits_until_probe(breaker, clock))
         probe = breaker.allow()
         assert probe.is_probe
         probe.failure(BOOM)
-    assert waits == [5, 10, 20, 40, 60, 60]
+    assert waits == [5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 60, 60]
     assert breaker.open_period == 60
     assert "next trial in 60s" in breaker.transitions[-1].reason
 
@@ -340,11 +341,11 @@ def test_a_successful_trial_resets_the_escalation() -> None:
     clock = FakeClock()
     breaker = _escalating(clock)
     breaker.allow().failure(BOOM)
-    for _ in range(3):  # 5, 10, 20 s: three failed trials, the next period is 40 s
+    for _ in range(3):  # 5, 10, 15 s: three failed trials, the next period is 20 s
         clock.advance(breaker.retry_after())
         breaker.allow().failure(BOOM)
-    assert breaker.open_period == 40
-    clock.advance(40)
+    assert breaker.open_period == 20
+    clock.advance(20)
     breaker.allow().success()
     assert breaker.state is CircuitState.CLOSED
     assert breaker.open_period == 5
@@ -363,7 +364,7 @@ def test_a_cancelled_or_neutral_trial_neither_escalates_nor_resets() -> None:
     breaker.allow().release()
     breaker.allow().failure(errors.InvalidRequestError("neutral"))
     breaker.allow().failure(BOOM)
-    assert breaker.open_period == 20
+    assert breaker.open_period == 15
 
 
 async def test_one_probe_per_escalated_period_under_one_hundred_concurrent_callers() -> None:

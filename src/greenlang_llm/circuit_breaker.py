@@ -5,12 +5,17 @@ States and moves::
     CLOSED --(failure_threshold consecutive provider failures)--> OPEN (for base_timeout)
     OPEN   --(its open period elapsed, one caller admitted)----> HALF_OPEN
     HALF_OPEN --(the probe succeeds)--> CLOSED (the open period back to base_timeout)
-    HALF_OPEN --(the probe fails)-----> OPEN (for twice the last period, at most recovery_timeout)
+    HALF_OPEN --(the probe fails)-----> OPEN (base_timeout longer than last time, at most recovery_timeout)
 
-Open periods escalate, as Envoy's outlier detection does: a provider that failed
-once is tried again after a short ``base_timeout`` (a primary that recovered is
-used again soon), one that keeps failing its trials is left alone for longer and
-longer, up to ``recovery_timeout`` (base 5 s, cap 60 s: 5, 10, 20, 40, 60, 60…).
+Open periods escalate as Envoy's outlier detection does, linearly: the k-th open in a
+row lasts ``k × base_timeout``, up to ``recovery_timeout`` (base 5 s, cap 60 s: 5, 10,
+15, 20, … 60, 60). A provider that failed once is tried again soon (a primary that
+recovered is used again soon); one that keeps failing its trials is left alone for
+longer and longer. Linear, not doubling: after an outage of T seconds the period in
+progress is about ``sqrt(2 × T × base)`` (25 s after a 60 s outage with a 5 s base),
+so a recovered primary is used again within that, whatever the phase of its trials;
+doubling reached 40 s after the same outage and, for a 65 s outage, the full cap
+(docs/routing.md has the table).
 ``recovery_timeout`` keeps its old meaning as the longest wait; without a
 ``base_timeout`` every period is ``recovery_timeout``, as before escalation
 existed. The router and the gateway pass a base (:data:`DEFAULT_BASE_TIMEOUT`).
@@ -203,8 +208,8 @@ class LocalBreakerState:
         self._probe_started = None
         if to is CircuitState.OPEN:
             self._opened_at = now
-            if before is CircuitState.HALF_OPEN:  # a failed trial: wait twice as long, up to the cap
-                self._open_for = min(self.recovery_timeout, self._open_for * 2)
+            if before is CircuitState.HALF_OPEN:  # a failed trial: wait one base longer, up to the cap
+                self._open_for = min(self.recovery_timeout, self._open_for + self.base_timeout)
         if to is CircuitState.CLOSED:
             self._failures = 0
             self._open_for = self.base_timeout
@@ -306,7 +311,7 @@ class CircuitBreaker:
     """Guards one provider. ``call(fn)`` wraps an async call; ``allow()`` hands out tickets.
 
     ``recovery_timeout`` is the longest an open breaker waits before its trial call;
-    ``base_timeout`` the first wait, doubled by each failed trial up to that cap (see
+    ``base_timeout`` the first wait, one base longer after each failed trial up to that cap (see
     the module docstring). None (the default) means every wait is ``recovery_timeout``.
     ``store`` already holds its own periods: a store built by a factory gets both numbers.
     """

@@ -110,7 +110,7 @@ class LLMRouter:
             raise ValueError(
                 f"circuit_breaker_base_timeout must be > 0 seconds, got {circuit_breaker_base_timeout!r}")
         self.circuit_breaker_base_timeout = circuit_breaker_base_timeout
-        """An open breaker's first wait; each failed trial doubles it, up to ``circuit_breaker_timeout``."""
+        """An open breaker's first wait; each failed trial adds it, up to ``circuit_breaker_timeout``."""
         self.max_failovers = max_failovers
         self.health_check_timeout = health_check_timeout
         if isinstance(same_provider_retries, bool) or not isinstance(same_provider_retries, int) \

@@ -147,8 +147,8 @@ class ServerConfig(Struct, frozen=True, forbid_unknown_fields=True):
     ] = 60.0
     circuit_breaker_base_timeout: Annotated[
         Seconds,
-        _doc("An open breaker's first wait before one trial call; each failed trial doubles it, up to"
-             " circuit_breaker_timeout, and a passed one resets it (a route may set its own)."),
+        _doc("An open breaker's first wait before one trial call; each failed trial adds it again, up"
+             " to circuit_breaker_timeout, and a passed one resets it (a route may set its own)."),
     ] = 5.0
     header_timeout: Annotated[
         Seconds,

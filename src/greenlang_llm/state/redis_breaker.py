@@ -4,7 +4,7 @@ A replica whose calls fail opens the breaker for all of them; when the open
 period has passed exactly one replica gets the half-open probe (the admission is
 one Lua script, so two replicas cannot both win it). The escalation is shared
 too: the current open period lives in the same hash, so a trial failed on one
-replica doubles the wait for all of them, and a trial passed anywhere resets it. Times are Redis's own
+replica lengthens the wait for all of them, and a trial passed anywhere resets it. Times are Redis's own
 (``TIME``), so replicas need not agree on their clocks.
 
 The hot path stays local: a closed breaker admits from a mirror refreshed at most
@@ -55,8 +55,8 @@ local function move(to)
   probe = -1
   if to == 'open' then
     opened = now
-    -- a failed trial doubles the wait, up to the cap
-    if from == 'half_open' then period = math.min(timeout, period * 2) end
+    -- a failed trial waits one base longer, up to the cap (circuit_breaker.py: linear, as Envoy)
+    if from == 'half_open' then period = math.min(timeout, period + base) end
   end
   if to == 'closed' then failures = 0; period = base end
   result = 1
