@@ -82,3 +82,13 @@ async def test_a_refusal_between_outages_does_not_hide_them(sim: Simulator) -> N
         assert breaker.consecutive_failures == THRESHOLD - 1
         metrics = r.get_metrics()["providers"]["first"]
         assert (metrics["failed_requests"], metrics["refusals"]) == (THRESHOLD - 1, 1)
+
+
+async def test_a_404_is_a_failure_of_the_providers_config_not_a_refusal(sim: Simulator) -> None:
+    """A model the provider does not have is its configuration's fault, as a rejected key is."""
+    sim.faults.add(FaultRule("not_found", model="first"))
+    async with router(sim) as r:
+        with pytest.raises(errors.NotFoundError):
+            await r.generate(REQ)
+        metrics = r.get_metrics()["providers"]["first"]
+        assert (metrics["failed_requests"], metrics["refusals"]) == (1, 0)

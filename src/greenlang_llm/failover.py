@@ -75,6 +75,7 @@ from ._errors import (
     ContentPolicyError,
     ContextWindowExceededError,
     InvalidRequestError,
+    NotFoundError,
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
@@ -453,9 +454,9 @@ class FailoverChain:
     # -- inside ----------------------------------------------------------------------------
     def _charge(self, entry: RouteEntry, ticket: BreakerTicket | None, error: Exception,
                 deadline_cut: bool) -> None:
-        if isinstance(error, InvalidRequestError):
+        if isinstance(error, InvalidRequestError) and not isinstance(error, NotFoundError):
             entry.refusals += 1  # the breaker, too, holds client errors neutral (circuit_breaker)
-        else:
+        else:  # (a 404 names a model or path the provider does not have: its config, like a 401)
             entry.failures += 1
         entry.errors[type(error).__name__] += 1
         if ticket is not None:
