@@ -178,10 +178,8 @@ class GatewayService:
     def resolve(self, model: str, key: VirtualKey) -> Target:
         """The target a key may call under this name; unknown and forbidden look alike (404)."""
         target = self.targets.get(model)
-        if target is None or (target.is_route and not key.allows(model)):
+        if target is None or not target.open_to(key):
             raise GatewayError(model_not_found(model))
-        if not target.is_route and key.routes is not None:
-            raise GatewayError(model_not_found(model))  # a route-limited key cannot bypass its routes
         return target
 
     @staticmethod
@@ -206,11 +204,7 @@ class GatewayService:
         return limit
 
     def visible_models(self, key: VirtualKey) -> list[str]:
-        return [
-            name
-            for name, t in self.targets.items()
-            if (t.is_route and key.allows(name)) or (not t.is_route and key.routes is None)
-        ]
+        return [name for name, t in self.targets.items() if t.open_to(key)]
 
     def admit(self, key: VirtualKey) -> None:
         wait = key.admit()
@@ -361,9 +355,7 @@ class GatewayService:
                     raise
                 error: ProviderError = exc
             for fallback in target.context_window_fallbacks:
-                if (fallback.is_route and not key.allows(fallback.name)) or (
-                    not fallback.is_route and key.routes is not None
-                ):
+                if not fallback.open_to(key):
                     continue
                 attempt = request
                 if deadline is not None:

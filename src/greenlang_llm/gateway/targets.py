@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ..llm_router import LLMRouter
     from ..providers.base_provider import BaseLLMProvider
     from ..state.redis_shared import SharedState
+    from .keys import VirtualKey
 
 __all__ = ["Target", "build_provider", "build_targets"]
 
@@ -35,6 +36,11 @@ class Target:
     context_window_fallbacks: tuple[Target, ...] = ()
     """Tried in order when every provider of this route refused the prompt as too long
     (``[[routes]] context_window_fallbacks``: another route, or one provider alone)."""
+
+    def open_to(self, key: VirtualKey) -> bool:
+        """Whether ``key`` may call this target: a route its ``routes`` allow, or a model id
+        alone only for a key not limited to routes (it could bypass them otherwise)."""
+        return key.allows(self.name) if self.is_route else key.routes is None
 
     def reachable(self) -> tuple[tuple[str, BaseLLMProvider], ...]:
         """Every provider that may answer a request on this target: its members, then the members
