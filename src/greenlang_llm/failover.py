@@ -246,7 +246,7 @@ class FailoverChain:
 
     __slots__ = ("_again", "_backoff", "_current", "_limits", "_many", "_order", "_pos", "_retried", "_rng",
                  "attempts", "clock", "deadline", "errors", "max_failovers", "retrying",
-                 "same_provider_retries", "skip", "sleep", "stats")
+                 "same_provider_retries", "sleep", "stats")
 
     def __init__(self, order: Iterable[RouteEntry], max_failovers: int, timeout: float | None,
                  clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]],
@@ -279,8 +279,6 @@ class FailoverChain:
         """Providers tried (a same-provider retry is not a new one)."""
         self.retrying = False
         """The step just returned by :meth:`next` retries the previous provider."""
-        self.skip: Callable[[RouteEntry], bool] | None = None
-        """Candidates to pass over from now on (e.g. providers that refuse a prefill)."""
 
     def remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - self.clock()
@@ -317,8 +315,8 @@ class FailoverChain:
                 return None
             entry = self._order[self._pos]
             self._pos += 1
-            limits, skip = self._limits, self.skip  # (inline: this loop runs once per call)
-            if (limits is not None and limits.excludes(entry)) or (skip is not None and skip(entry)):
+            limits = self._limits  # (_passed_over inline: this loop runs on every call)
+            if limits is not None and limits.excludes(entry):
                 continue
             ticket = None
             if entry.breaker is not None:
@@ -336,8 +334,9 @@ class FailoverChain:
         return None
 
     def _passed_over(self, entry: RouteEntry) -> bool:
+        """A candidate the context-length rule rules out (known to be no larger, or refused)."""
         limits = self._limits
-        return (limits is not None and limits.excludes(entry)) or (self.skip is not None and self.skip(entry))
+        return limits is not None and limits.excludes(entry)
 
     def has_fallback(self, provider: object) -> bool:
         """True while ``provider``'s attempt runs and :meth:`next` could still offer another
