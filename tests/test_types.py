@@ -45,10 +45,12 @@ def test_blank_prompt_next_to_messages_adds_no_empty_turn() -> None:
     assert request.to_messages() == [{"role": "user", "content": "Hi"}]
 
 
-def test_content_blocks_are_accepted() -> None:
+def test_content_blocks_are_accepted_and_normalised() -> None:
     blocks = [{"type": "text", "text": "Describe"}, {"type": "image", "source": {"type": "url", "url": "x"}}]
     request = GenerationRequest(messages=[{"role": "user", "content": blocks}])
-    assert request.to_messages()[0]["content"] == blocks
+    assert request.to_messages()[0]["content"] == [
+        {"type": "text", "text": "Describe"}, {"type": "image", "url": "x"}]
+    assert request.rich
 
 
 def test_stop_string_becomes_a_list() -> None:

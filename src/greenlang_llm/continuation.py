@@ -58,6 +58,7 @@ def combine(parts: list[UsagePart]) -> TokenUsage:
         total.total_cost_usd += u.total_cost_usd
         total.cache_read_tokens += u.cache_read_tokens
         total.cache_write_tokens += u.cache_write_tokens
+        total.reasoning_tokens += u.reasoning_tokens
         total.estimated = total.estimated or u.estimated
     # float sums of exact per-part costs: round to the ledger's nano-dollar grain
     total.input_cost_usd = round(total.input_cost_usd, 9)

@@ -422,8 +422,12 @@ def price_usage(
     estimated: bool = False,
     *,
     cache_write_1h_tokens: int = 0,
+    reasoning_tokens: int = 0,
 ) -> TokenUsage:
-    """A :class:`TokenUsage` with costs; see :func:`cost_nanos` for the exact numbers."""
+    """A :class:`TokenUsage` with costs; see :func:`cost_nanos` for the exact numbers.
+
+    ``reasoning_tokens`` (thinking) are part of ``output_tokens`` and priced with them, as every
+    provider bills them; they are carried for reports only."""
     cost = cost_nanos(
         provider,
         model_id,
@@ -446,6 +450,7 @@ def price_usage(
     usage.cache_read_tokens = cache_read_tokens
     usage.cache_write_tokens = cache_write_tokens
     usage.estimated = bool(estimated)
+    usage.reasoning_tokens = min(max(reasoning_tokens, 0), output_tokens)
     return usage
 
 

@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._errors import InvalidRequestError
-from .._types import TokenUsage
+from .._types import GenerationRequest, TokenUsage
+from ..content import Block
 
-__all__ = ["ParsedResponse", "RequestFieldError", "RequestOptions", "message_text", "usage"]
+__all__ = [
+    "Fit", "ParsedResponse", "RequestFieldError", "RequestOptions", "block_kinds", "message_text", "usage",
+]
 
 
 class RequestFieldError(InvalidRequestError):
@@ -49,6 +52,57 @@ class ParsedResponse:
     model: str
     native_finish_reason: str | None = None
     stop_sequence: str | None = None
+    content: list[Block] | None = None
+    """The whole answer in order as neutral blocks (thinking, text, tool calls); None when the
+    answer is text only (``text`` says it all)."""
+    refusal: str | None = None
+    logprobs: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fit:
+    """What a provider of one API does with a request's fields beyond text.
+
+    ``dropped``: hints it cannot honour and leaves out (the answer means the same; the
+    response names them in ``x-greenlang-dropped-params``). ``refused``: fields that carry
+    meaning it cannot express, so it cannot serve the request at all (the router skips it).
+    Names are the request's own field names (``seed``, ``tools``, ``messages[2].content[0]:
+    input_audio``). With ``drop_params=False`` every hint is refused instead.
+    """
+
+    dropped: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, request: GenerationRequest, dropped: list[str], refused: list[str]) -> Fit:
+        if not request.drop_params and dropped:
+            return cls((), tuple(refused + dropped))
+        return cls(tuple(dropped), tuple(refused))
+
+
+FITS = Fit()
+"""Serves it as asked: nothing dropped, nothing refused."""
+
+
+def block_kinds(request: GenerationRequest) -> dict[str, str]:
+    """Every content block type in the request's messages (tool results' blocks included) → where
+    it first appears (``messages[2].content[0]``), for fit checks and their error messages."""
+    found: dict[str, str] = {}
+    for i, message in enumerate(request.to_messages()):
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for j, block in enumerate(content):
+            kind = block.get("type")
+            if isinstance(kind, str) and kind not in found:
+                found[kind] = f"messages[{i}].content[{j}]"
+            inner = block.get("content") if kind == "tool_result" else None
+            if isinstance(inner, list):
+                for k, part in enumerate(inner):
+                    sub = part.get("type") if isinstance(part, Mapping) else None
+                    if isinstance(sub, str) and sub not in found:
+                        found[sub] = f"messages[{i}].content[{j}].content[{k}]"
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +110,9 @@ class RequestOptions:
     """What a server needs from an API request besides the ``GenerationRequest``.
 
     ``include_usage`` is OpenAI's ``stream_options.include_usage`` (always True
-    for Anthropic, whose streams always carry usage). ``extra`` holds fields we
-    accept but do not interpret (tools, metadata, top_p...), so a gateway can
-    forward them.
+    for Anthropic, whose streams always carry usage). ``extra`` holds the top-level fields
+    no neutral field covers (also in ``GenerationRequest.origin.unknown``: a provider of the
+    same API forwards them with the caller's body).
     """
 
     model: str
@@ -78,7 +132,9 @@ def usage(input_tokens: int, output_tokens: int, cache_read: int = 0, cache_writ
     )
 
 
-def counted_usage(input_tokens: int, output_tokens: int, cache_read: int, cache_write: int) -> TokenUsage:
+def counted_usage(
+    input_tokens: int, output_tokens: int, cache_read: int, cache_write: int, reasoning: int = 0
+) -> TokenUsage:
     """As :func:`usage`, for counts that already went through :func:`count` with
     ``cache_read + cache_write <= input_tokens``: skips ``TokenUsage``'s validation,
     which the provider's pricing then does not need to repeat (≈4 µs per call)."""
@@ -90,6 +146,7 @@ def counted_usage(input_tokens: int, output_tokens: int, cache_read: int, cache_
     built.cache_read_tokens = cache_read
     built.cache_write_tokens = cache_write
     built.estimated = False
+    built.reasoning_tokens = reasoning if reasoning <= output_tokens else output_tokens
     return built
 
 
