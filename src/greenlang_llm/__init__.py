@@ -26,6 +26,7 @@ from ._errors import (
     RateLimitError,
     ServiceUnavailableError,
     StreamInterruptedError,
+    UnsupportedParamsError,
 )
 from ._lazy import lazy_getattr
 from ._types import (
@@ -91,6 +92,7 @@ __all__ = [
     "StreamGuard",
     "StreamInterruptedError",
     "TokenUsage",
+    "UnsupportedParamsError",
     "UsagePart",
     "__version__",
 ]

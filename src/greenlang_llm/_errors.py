@@ -52,6 +52,7 @@ __all__ = [
     "RateLimitError",
     "ServiceUnavailableError",
     "StreamInterruptedError",
+    "UnsupportedParamsError",
     "error_from_http",
     "parse_retry_after",
 ]
@@ -115,6 +116,18 @@ class NotFoundError(InvalidRequestError):
 
 class ContextWindowExceededError(InvalidRequestError):
     """Too long for this model; a model with a larger window may still take it."""
+
+
+class UnsupportedParamsError(InvalidRequestError):
+    """No provider that may answer can honour a field of the request (tools for a provider
+    without them, ``logprobs`` for Claude, a hint under ``drop_params=False``...): a 400 that
+    names the fields and the providers. ``fields`` are the request's own names for them."""
+
+    def __init__(
+        self, message: str, fields: tuple[str, ...] = (), provider: str | None = None
+    ) -> None:
+        super().__init__(message, retryable=False, provider=provider, status_code=400)
+        self.fields = fields
 
 
 class ContentPolicyError(InvalidRequestError):
