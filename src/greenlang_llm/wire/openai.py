@@ -59,6 +59,8 @@ __all__ = [
     "DONE",
     "ERROR_TYPES",
     "FROM_NEUTRAL",
+    "HINT_FIELDS",
+    "MEANING_FIELDS",
     "TO_NEUTRAL",
     "ParsedResponse",
     "RequestFieldError",
@@ -115,6 +117,34 @@ TO_NEUTRAL: dict[str, str] = {
     "content_filter": "content_filter",
 }
 """OpenAI ``finish_reason`` → neutral. Anything else (``error``, ``abort``) is not a finish."""
+
+HINT_FIELDS: frozenset[str] = frozenset(
+    {
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "service_tier",
+        "store",
+        "metadata",
+        "prompt_cache_key",
+        "prompt_cache_retention",
+        "safety_identifier",
+        "verbosity",
+        "prediction",
+    }
+)
+"""OpenAI request fields that are hints (docs/fields.md): a provider of another API drops them
+(``x-greenlang-dropped-params``) instead of refusing the request. The non-neutral ones among them
+(``store``, ``metadata``, ...) are in ``GenerationRequest.origin.unknown`` like every other field
+no neutral field covers; another API's ``fit`` looks names up here before refusing them."""
+
+MEANING_FIELDS: frozenset[str] = frozenset(
+    {"modalities", "audio", "web_search_options", "functions", "function_call"}
+)
+"""OpenAI request fields known to carry meaning that no neutral field covers: refused by a provider
+of another API (as every unknown field is; listed so the refusal can say why). ``modalities`` is
+only in ``origin.unknown`` when it asks for more than ``["text"]``."""
 
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 _REQUEST_KEYS = frozenset(
