@@ -193,6 +193,11 @@ class GenerationRequest:
             rich = True
         self.rich = rich
 
+    @property
+    def max_output_tokens(self) -> int:
+        """The most output tokens this request can be billed: ``max_tokens`` per answer, ``n`` answers."""
+        return self.max_tokens * self.n if self.n else self.max_tokens
+
     def to_messages(self) -> list[Message]:
         """The conversation as a list, with ``prompt`` appended as the last user turn."""
         out = list(self.messages or [])

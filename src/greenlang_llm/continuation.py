@@ -28,9 +28,11 @@ provider for the *same* request plus the delivered text as an assistant prefill
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from ._types import GenerationRequest, Message, SplitUsage, TokenUsage, UsagePart
+from .content import WireOrigin
 
 __all__ = ["MIN_OVERLAP", "SEAM_HOLD", "Resume", "Seam", "SplitUsage", "UsagePart", "combine",
            "estimate_part", "prefill_request"]
@@ -84,18 +86,49 @@ def estimate_part(provider_name: str, model_id: str, request: GenerationRequest,
 
 
 def prefill_request(request: GenerationRequest, delivered: str, output_tokens: int) -> GenerationRequest:
-    """``request`` plus ``delivered`` as the unfinished assistant turn; ``max_tokens`` less the used ones."""
+    """``request`` plus ``delivered`` as the unfinished assistant turn; ``max_tokens`` less the used ones.
+
+    Every field beyond text is kept (tools, response format, sampling...), except ``reasoning``:
+    the caller already has the thinking, and a provider asked to think again would have to start
+    a thinking block in the middle of the answer (Anthropic refuses a prefill under thinking).
+    The caller's own body (``origin``) is kept with the same change made in its API's shape, so a
+    provider of the caller's API still receives every field the caller sent."""
     messages: list[Message] = [dict(m) for m in request.to_messages()]
-    messages.append({"role": "assistant", "content": delivered.rstrip()})
-    return GenerationRequest(
+    text = delivered.rstrip()
+    messages.append({"role": "assistant", "content": text})
+    max_tokens = max(1, request.max_tokens - output_tokens)
+    origin = request.origin
+    return dataclasses.replace(
+        request,
+        prompt=None,
         messages=messages,
-        system=request.system,
-        temperature=request.temperature,
-        max_tokens=max(1, request.max_tokens - output_tokens),
+        max_tokens=max_tokens,
         stop=list(request.stop) if request.stop else None,
         metadata=dict(request.metadata),
-        timeout=request.timeout,
+        reasoning=None,
+        origin=None if origin is None else _prefilled_origin(origin, text, max_tokens),
     )
+
+
+_TOKEN_FIELDS = {"openai": ("max_completion_tokens", "max_tokens"), "anthropic": ("max_tokens",)}
+
+
+def _prefilled_origin(origin: WireOrigin, text: str, max_tokens: int) -> WireOrigin | None:
+    """The caller's body with the prefill appended and the output limit lowered (both APIs spell an
+    assistant turn the same way); None for an API this module does not know (the neutral request
+    is then sent)."""
+    fields = _TOKEN_FIELDS.get(origin.api)
+    messages = origin.body.get("messages")
+    if fields is None or not isinstance(messages, list):
+        return None
+    body = {k: v for k, v in origin.body.items() if k not in ("thinking", "reasoning_effort")}
+    body["messages"] = [*messages, {"role": "assistant", "content": text}]
+    limit = next((f for f in fields if body.get(f) is not None), fields[0])
+    body[limit] = max_tokens
+    config = body.get("output_config")
+    if isinstance(config, dict) and "effort" in config:
+        body["output_config"] = {k: v for k, v in config.items() if k != "effort"}
+    return WireOrigin(origin.api, body, origin.unknown)
 
 
 def _word_char(c: str) -> bool:

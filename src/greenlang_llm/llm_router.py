@@ -44,6 +44,7 @@ from ._errors import (
     ProviderError,
 )
 from ._types import GenerationRequest, GenerationResponse, ProviderHealth, StreamChunk
+from .capability import able_to_serve
 from .circuit_breaker import (
     DEFAULT_BASE_TIMEOUT,
     BreakerStoreFactory,
@@ -200,6 +201,8 @@ class LLMRouter:
         entries = self._entries
         if not entries:
             raise AllProvidersFailedError("no providers are registered with the router")
+        if request.rich:  # tools, images, hints...: only the providers able to serve it as asked
+            entries = able_to_serve(entries, request)
         # the usual call has every breaker closed and every provider healthy: one list, and the
         # refused/last-resort lists only when something is in them
         healthy: list[RouteEntry] = []

@@ -57,6 +57,7 @@ from ._errors import (
 )
 from ._types import GenerationRequest, StreamChunk, TokenUsage, UsagePart
 from .circuit_breaker import BreakerTicket
+from .content import Delta
 from .continuation import Resume, Seam, combine, estimate_part, prefill_request
 from .failover import FailoverChain, GiveUp, RetrySame, within
 from .router_stats import RouteEntry
@@ -109,6 +110,10 @@ class StreamCall:
         self.finished = False
         self.wait: float | None = None
         """Seconds to sleep before the chain's next step (a same-provider retry)."""
+        self.unfinishable: str | None = None
+        """Why a cut now cannot be continued with a prefill: the caller has part of a tool call (a
+        call cannot be resumed half-way), or the answer was cut inside a thinking block (a prefill
+        cannot hold one). None while the answer delivered so far ends in plain text."""
 
     async def run(self) -> AsyncGenerator[StreamChunk, None]:
         chain = self.chain
@@ -172,9 +177,9 @@ class StreamCall:
                 produced.append(chunk.text)
                 last = chunk.finish_reason is not None or chunk.usage is not None
                 if seam is not None:
-                    chunk.text = seam.feed(chunk.text) + (seam.flush() if last else "")
+                    _refeed(chunk, seam.feed, seam.flush() if last else "")
                 elif resume is not None:
-                    chunk.text = resume.feed(chunk.text)
+                    _refeed(chunk, resume.feed)
                     if last:
                         resume.finish()
                     if resume.diverged:
@@ -184,7 +189,7 @@ class StreamCall:
                     usage = chunk.usage
                     if self.parts:
                         chunk.usage = combine([*self.parts, UsagePart(entry.name, model, usage)])
-                if not (chunk.text or last):
+                if not (chunk.text or chunk.deltas or last):
                     if not sent and not self.delivered:
                         held.append(chunk)  # nothing has reached the caller yet: keep failover open
                     continue
@@ -193,6 +198,10 @@ class StreamCall:
                 held.clear()
                 sent = True
                 self.delivered.append(chunk.text)
+                if chunk.deltas:
+                    self._track(chunk)
+                elif chunk.text and self.unfinishable == _THINKING:
+                    self.unfinishable = None
                 yield chunk
             if seam is not None and (rest := seam.flush()):
                 sent = True
@@ -244,7 +253,7 @@ class StreamCall:
             chain.prefill_rejected(entry, ticket, raw)  # its 400 is never the caller's error
             chain.again(entry)  # ask it once more, without the prefill (run() sees it refuses one)
             return
-        if not self.delivered:  # still inside the failover window: the table decides
+        if not self.delivered and not sent:  # still inside the failover window: the table decides
             decision = chain.attempt_failed(entry, ticket, raw)
             if isinstance(decision, GiveUp):
                 decision.raise_from(raw)
@@ -263,10 +272,22 @@ class StreamCall:
                 chain.gave_up()
                 raise self._interrupted() from raw
             return
-        if not self.continue_on_failure or isinstance(decision, GiveUp):
+        if not self.continue_on_failure or isinstance(decision, GiveUp) or self.unfinishable:
             chain.gave_up()
             raise self._interrupted() from raw
         # else: run() continues on the next candidate with a prefill
+
+    def _track(self, chunk: StreamChunk) -> None:
+        """Note what the caller now has beyond text (see ``unfinishable``)."""
+        for delta in chunk.deltas:
+            kind = delta.kind
+            if kind in _CALL_KINDS:
+                self.unfinishable = _TOOL_CALL
+            elif kind in _THINKING_KINDS:
+                if self.unfinishable is None:
+                    self.unfinishable = _THINKING
+            elif kind == "text" and delta.text and self.unfinishable == _THINKING:
+                self.unfinishable = None
 
     def _unusable(
         self, entry: RouteEntry, ticket: BreakerTicket | None, upstream_request: GenerationRequest,
@@ -333,6 +354,26 @@ class StreamCall:
             )
         error.usage_parts = list(self.parts)
         return error
+
+
+_TOOL_CALL = "a tool call"
+_THINKING = "a thinking block"
+_CALL_KINDS = frozenset({"tool_call", "tool_arguments"})
+_THINKING_KINDS = frozenset({"thinking", "signature", "redacted_thinking"})
+
+
+def _refeed(chunk: StreamChunk, feed: Callable[[str], str], tail: str = "") -> None:
+    """Pass a continued call's text through ``feed`` (a seam or a resume), then add ``tail``; in a
+    chunk with deltas each text delta is fed in order, so the deltas say what ``text`` says."""
+    if not chunk.deltas:
+        chunk.text = feed(chunk.text) + tail
+        return
+    deltas = [Delta(d.kind, d.index, feed(d.text), d.id, d.name, d.value) if d.kind == "text" else d
+              for d in chunk.deltas]
+    if tail:
+        deltas.append(Delta("text", -1, tail))
+    chunk.deltas = tuple(deltas)
+    chunk.text = "".join(d.text for d in deltas if d.kind == "text")
 
 
 def _estimate(entry: RouteEntry, request: GenerationRequest, model: str, produced: str) -> TokenUsage:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLAUDE_FACTOR",
+    "DOCUMENT_URL_TOKENS",
     "IMAGE_TOKENS",
     "VocabularyError",
     "count_messages_tokens",
@@ -95,8 +96,13 @@ _O200K_PREFIXES = (
 )
 CLAUDE_FACTOR = (6, 5)
 """Claude estimate = ceil(cl100k count × 6/5)."""
-IMAGE_TOKENS = 1600
-"""Estimate for one image block (Claude's ~1.15 MP ceiling is ~1,600 tokens; OpenAI's high detail is less)."""
+IMAGE_TOKENS = 3000
+"""One image block, whatever its size: above what either API bills for an image at its largest
+(Claude resizes to ~1.15 MP, ~1,600 tokens; OpenAI's patch-based models stop near 2,500), so a
+budget's reservation holds (docs/fields.md)."""
+DOCUMENT_URL_TOKENS = 100_000
+"""A document given by URL, whose size is unknown before the call; an inline one counts one token
+per base64 character, more than its bytes."""
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
 REPLY_PRIMING = 3
@@ -221,7 +227,12 @@ def _content_tokens(encoding: tiktoken.Encoding, content: Any) -> int:
             total += len(encoding.encode_ordinary(str(block.get("text", ""))))
         elif kind in ("image", "image_url", "input_image"):
             total += IMAGE_TOKENS
-        else:  # tool calls/results, documents: the JSON is a fair upper estimate
+        elif kind == "document":
+            data = block.get("data") or block.get("text")
+            total += len(data) if isinstance(data, str) else DOCUMENT_URL_TOKENS
+        elif kind == "tool_result":
+            total += TOKENS_PER_MESSAGE + _content_tokens(encoding, block.get("content"))
+        else:  # tool calls, thinking, an API's own blocks: the JSON is a fair upper estimate
             total += len(encoding.encode_ordinary(orjson.dumps(block, default=str).decode()))
     return total
 
@@ -267,5 +278,15 @@ def count_messages_tokens(
 
 
 def count_request_tokens(request: GenerationRequest, model_id: str) -> int:
-    """Prompt tokens of a :class:`GenerationRequest` (system + messages + prompt)."""
-    return count_messages_tokens(request.to_messages(), model_id, system=request.system)
+    """Prompt tokens of a :class:`GenerationRequest`: system, messages, prompt, and the tool
+    definitions and response schema, which both APIs bill as input (counted as their JSON)."""
+    total = count_messages_tokens(request.to_messages(), model_id, system=request.system)
+    if request.rich and (request.tools or request.response_format):
+        name, estimate = _route(model_id)
+        encoding = get_encoding(name)
+        extra = 0
+        for part in (request.tools, request.response_format):
+            if part:
+                extra += len(encoding.encode_ordinary(orjson.dumps(part, default=str).decode()))
+        total += _scale(extra, estimate)
+    return total

@@ -280,6 +280,14 @@ class RouteConfig(Struct, frozen=True, forbid_unknown_fields=True):
             " too long (400 context length); a model that refused is never sent it again."
         ),
     ] = ()
+    drop_params: Annotated[
+        bool,
+        _doc(
+            "A hint the serving provider cannot honour (seed, presence_penalty, top_k...) is left out and"
+            " named in x-greenlang-dropped-params; false: such a request is refused with a 400 instead"
+            " (docs/fields.md)."
+        ),
+    ] = True
 
     @property
     def guards_streams(self) -> bool:

@@ -25,6 +25,7 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
@@ -33,6 +34,7 @@ from starlette.types import Receive, Scope, Send
 
 from .._errors import BudgetExceededError, InvalidRequestError, ProviderError, StreamInterruptedError
 from .._types import GenerationRequest, GenerationResponse, TokenUsage
+from ..content import Delta
 from ..wire._common import RequestOptions
 from .errors import (
     ANTHROPIC,
@@ -62,11 +64,14 @@ logger = logging.getLogger(__name__)
 _JSON = (b"content-type", b"application/json")
 _SSE = (b"content-type", b"text/event-stream; charset=utf-8")
 _NO_CACHE = (b"cache-control", b"no-cache")
+_DROPPED = b"x-greenlang-dropped-params"
+"""The request's hints the serving provider could not honour and left out (docs/fields.md)."""
 
 
 class Writer(Protocol):
     def start(self) -> bytes: ...
     def delta(self, text: str) -> bytes: ...
+    def deltas(self, items: Sequence[Delta]) -> bytes: ...
     def finish(self, finish_reason: str | None, usage: TokenUsage) -> bytes: ...
 
 
@@ -165,7 +170,10 @@ class StreamRelay:
             while True:
                 try:
                     chunk = await stream.__anext__()
-                    out = writer.delta(chunk.text) if chunk.text else b""
+                    if chunk.deltas:
+                        out = writer.deltas(chunk.deltas)
+                    else:
+                        out = writer.delta(chunk.text) if chunk.text else b""
                 except StopAsyncIteration:
                     try:  # under durable_replies the final event waits for a durable record
                         usage = await stream.finish()
@@ -307,6 +315,8 @@ async def handle_completion(request: Request, dialect: Dialect) -> Any:
             gen, options = _parse(dialect, body)
             target = service.resolve(options.model, key)
             route = target.name
+            if not target.drop_params:
+                gen.drop_params = False  # the route refuses a hint its provider would leave out
             if (deadline := service.deadline(target, request.headers)) is not None:
                 gen.timeout = deadline  # the whole chain: retries, failover and backoff included
             service.admit(key)
@@ -326,6 +336,8 @@ async def handle_completion(request: Request, dialect: Dialect) -> Any:
             (b"x-greenlang-provider", response.provider.encode()),
             (b"x-greenlang-cost-usd", f"{response.usage.total_cost_usd:.9f}".encode()),
         ]
+        if response.dropped_params:
+            headers.append((_DROPPED, ",".join(response.dropped_params).encode()))
         metrics.record_request(api, route, response.provider, 200)
         metrics.latency.observe((api, "false"), time.perf_counter() - started)
         return RawResponse(200, dialect.render(request_id, response), headers)
@@ -356,8 +368,14 @@ async def _open_stream(
     stream = await service.open_stream(key, target, gen, request_id)
     try:
         writer = dialect.writer(request_id, stream.model, options, gen, stream.provider)
+        deltas = stream.first.deltas
+        if deltas and deltas[0].kind == "meta":  # stream-level fields: before the first frame
+            writer.deltas(deltas[:1])
+            deltas = deltas[1:]
         first = writer.start()
-        if stream.first.text:
+        if deltas:
+            first += writer.deltas(deltas)
+        elif stream.first.text:
             first += writer.delta(stream.first.text)
     except BaseException:
         await stream.close()
@@ -372,6 +390,8 @@ async def _open_stream(
         *_common_headers(dialect.api, request_id),
         (b"x-greenlang-provider", stream.provider_name.encode()),
     ]
+    if stream.dropped_params:
+        headers.append((_DROPPED, ",".join(stream.dropped_params).encode()))
     return StreamRelay(stream, writer, headers, first, metrics, dialect.api, started)
 
 

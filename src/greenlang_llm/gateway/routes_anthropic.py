@@ -18,28 +18,26 @@ from starlette.requests import Request
 from .._types import GenerationRequest, GenerationResponse
 from ..providers.base_provider import BaseLLMProvider
 from ..wire import anthropic as wire
-from ..wire._common import RequestFieldError, RequestOptions, usage
+from ..wire._common import RequestOptions, usage
 from .errors import ANTHROPIC
 from .handler import Writer, handle_completion
 
 __all__ = ["AnthropicDialect", "messages"]
-
-_UNSUPPORTED = ("tools", "tool_choice")
-
 
 class AnthropicDialect:
     api = ANTHROPIC
 
     @staticmethod
     def parse(body: Any) -> tuple[GenerationRequest, RequestOptions]:
-        request, options = wire.parse_request(body)
-        for name in _UNSUPPORTED:
-            if options.extra.get(name):
-                raise RequestFieldError(f"{name}: not supported by this gateway (text chat only)", name)
-        return request, options
+        return wire.parse_request(body)
 
     @staticmethod
     def render(request_id: str, response: GenerationResponse) -> bytes:
+        """An Anthropic provider's reply as it came (every field; the gateway's id), else rendered."""
+        if response.api == ANTHROPIC and response.raw is not None:
+            raw = dict(response.raw)
+            raw["id"] = "msg_" + request_id[4:]
+            return orjson.dumps(raw)
         return orjson.dumps(
             wire.render_response(
                 id="msg_" + request_id[4:],
@@ -47,6 +45,7 @@ class AnthropicDialect:
                 text=response.text,
                 finish_reason=response.finish_reason,
                 usage=response.usage,
+                content=response.content,
             )
         )
 

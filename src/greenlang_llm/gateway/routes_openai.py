@@ -23,25 +23,26 @@ from .handler import Writer, handle_completion
 
 __all__ = ["OpenAIDialect", "chat_completions"]
 
-_UNSUPPORTED = ("tools", "functions", "tool_choice", "function_call")
-
-
 class OpenAIDialect:
     api = OPENAI
 
     @staticmethod
     def parse(body: Any) -> tuple[GenerationRequest, RequestOptions]:
         request, options = wire.parse_request(body)
-        for name in _UNSUPPORTED:
-            if options.extra.get(name):
-                raise RequestFieldError(f"'{name}' is not supported by this gateway (text chat only).", name)
-        n = options.extra.get("n")
-        if n is not None and n != 1:
-            raise RequestFieldError("Only n=1 is supported by this gateway.", "n")
+        if options.stream and request.n is not None and request.n > 1:
+            # a stream is relayed from the neutral stream, which carries one answer: say so, never
+            # answer n streams with one
+            raise RequestFieldError(
+                "n > 1 is served without streaming only: send stream=false, or n=1.", "n")
         return request, options
 
     @staticmethod
     def render(request_id: str, response: GenerationResponse) -> bytes:
+        """An OpenAI provider's reply as it came (every field; the gateway's id), else rendered."""
+        if response.api == OPENAI and response.raw is not None:
+            raw = dict(response.raw)
+            raw["id"] = "chatcmpl-" + request_id[4:]
+            return orjson.dumps(raw)
         return orjson.dumps(
             wire.render_response(
                 id="chatcmpl-" + request_id[4:],
@@ -50,6 +51,9 @@ class OpenAIDialect:
                 finish_reason=response.finish_reason,
                 usage=response.usage,
                 created=int(time.time()),
+                content=response.content,
+                refusal=response.refusal,
+                logprobs=response.logprobs,
             )
         )
 

@@ -271,12 +271,12 @@ class GatewayService:
         except BaseException:
             settlement.release()
             raise
+        dropped = response.dropped_params
         if self.config.server.durable_replies:
-            await until_durable(
-                settlement.book(response.usage, response.provider, response.model_id, durable=True)
-            )
+            await until_durable(settlement.book(
+                response.usage, response.provider, response.model_id, durable=True, dropped=dropped))
         else:
-            settlement.book(response.usage, response.provider, response.model_id)
+            settlement.book(response.usage, response.provider, response.model_id, dropped=dropped)
         return response
 
     async def open_stream(
@@ -569,6 +569,7 @@ class OpenStream:
         "_target",
         "_texts",
         "_upstream",
+        "dropped_params",
         "finish_reason",
         "first",
         "model",
@@ -602,6 +603,8 @@ class OpenStream:
         self._texts: list[str] = [first.text] if first.text else []
         self.usage: TokenUsage | None = first.usage
         self.finish_reason: str | None = first.finish_reason
+        self.dropped_params: tuple[str, ...] = self.provider.fit(request).dropped if request.rich else ()
+        """The request's hints the answering provider left out (its header and its ledger record)."""
 
     @property
     def request_id(self) -> str:
@@ -648,7 +651,8 @@ class OpenStream:
         if usage is None:  # the provider never reported usage: count it ourselves, marked estimated
             usage = self.usage = self._estimate()
         if self._service.config.server.durable_replies:
-            await until_durable(self._settlement.book(usage, self.provider_name, self.model, durable=True))
+            await until_durable(self._settlement.book(
+                usage, self.provider_name, self.model, durable=True, dropped=self.dropped_params))
         return usage
 
     async def close(self) -> None:
@@ -664,7 +668,7 @@ class OpenStream:
         if usage is None:
             settlement.release()
         else:
-            settlement.book(usage, self.provider_name, self.model)
+            settlement.book(usage, self.provider_name, self.model, dropped=self.dropped_params)
 
     def _estimate(self) -> TokenUsage:
         return self._service.estimate_usage(

@@ -36,6 +36,8 @@ class Target:
     context_window_fallbacks: tuple[Target, ...] = ()
     """Tried in order when every provider of this route refused the prompt as too long
     (``[[routes]] context_window_fallbacks``: another route, or one provider alone)."""
+    drop_params: bool = True
+    """``[[routes]] drop_params``: False refuses a request whose hints a provider would drop."""
 
     def open_to(self, key: VirtualKey) -> bool:
         """Whether ``key`` may call this target: a route its ``routes`` allow, or a model id
@@ -133,6 +135,7 @@ def build_targets(
             tuple((n, providers[n]) for n in route.providers),
             True,
             route.timeout,
+            drop_params=route.drop_params,
         )
     for pcfg in config.providers:  # a model_id reaches its provider alone (first one wins)
         if pcfg.model_id not in targets:

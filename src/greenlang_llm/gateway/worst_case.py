@@ -43,7 +43,8 @@ def worst_case(target: Target, request: GenerationRequest, input_bound: int | No
         try:
             if input_bound is not None and type(provider).estimate_cost is _Base.estimate_cost:
                 catalog_id = provider.catalog_id
-                cost = estimate_cost_usd(catalog_id, provider.model_id, input_bound, request.max_tokens)
+                cost = estimate_cost_usd(
+                    catalog_id, provider.model_id, input_bound, request.max_output_tokens)
             else:
                 cost = provider.estimate_cost(request)
         except InvalidRequestError:
@@ -59,9 +60,15 @@ def prompt_byte_bound(request: GenerationRequest) -> int | None:
     """An upper bound on prompt tokens from UTF-8 sizes, or None if a block is not plain text.
 
     A BPE token covers at least one byte, so the prompt's size in bytes (plus a margin per
-    message for the chat template) is never below its token count under any tokenizer.
+    message for the chat template) is never below its token count under any tokenizer. Tool
+    definitions and a response schema count as their JSON bytes; an image or a document makes
+    the bound None (the exact count then bounds it per block: ``tokens.IMAGE_TOKENS``).
     """
     total = 16 + (len(request.system.encode()) if request.system else 0)
+    if request.rich and (request.tools or request.response_format):
+        import orjson
+
+        total += len(orjson.dumps(request.tools)) + len(orjson.dumps(request.response_format))
     for message in request.to_messages():
         content = message.get("content")
         total += 8

@@ -53,11 +53,13 @@ from .._errors import (
 )
 from .._types import GenerationRequest, GenerationResponse, ProviderHealth, StreamChunk, TokenUsage
 from ..retry import FALLBACK, Backoff, RetryPolicy, _asyncio_sleep
+from ..wire._common import FITS, Fit
 from ._stream_reader import SSEReader, WireStreamParser
 from .base_provider import BaseLLMProvider
 from .http_options import HttpOptions, check_option_names
 
 if TYPE_CHECKING:
+    from ..content import Delta
     from ..wire._common import ParsedResponse
 
 __all__ = ["LOOPBACK_ENV", "HttpProvider", "Secret", "check_base_url", "is_loopback_host"]
@@ -129,6 +131,12 @@ def _price_usage() -> Callable[..., TokenUsage]:
 
 
 _PRICE_USAGE: Callable[..., TokenUsage] | None = None
+
+
+def _rich_chunk(deltas: list[Delta], provider: str, model: str) -> StreamChunk:
+    """A chunk of deltas beyond text (thinking, tool calls); ``text`` is the text among them."""
+    text = "".join(d.text for d in deltas if d.kind == "text")
+    return StreamChunk(text, provider=provider, model_id=model, deltas=tuple(deltas))
 
 
 class HttpProvider(BaseLLMProvider):
@@ -322,7 +330,7 @@ class HttpProvider(BaseLLMProvider):
         limiter = self._rate_limiter
         if limiter is None or getattr(limiter, "tokens_per_minute", None) is None:
             return 0
-        return self.count_tokens(request) + request.max_tokens
+        return self.count_tokens(request) + request.max_output_tokens
 
     async def _throttle(self, tokens: int) -> None:
         if self._rate_limiter is not None:
@@ -422,10 +430,10 @@ class HttpProvider(BaseLLMProvider):
     def _build_body(self, request: GenerationRequest, stream: bool) -> dict[str, Any]:
         raise NotImplementedError
 
-    def _parse_body(self, raw: dict[str, Any]) -> ParsedResponse:
+    def _parse_body(self, raw: dict[str, Any], request: GenerationRequest) -> ParsedResponse:
         raise NotImplementedError
 
-    def _new_stream_parser(self) -> WireStreamParser:
+    def _new_stream_parser(self, request: GenerationRequest) -> WireStreamParser:
         raise NotImplementedError
 
     def _cache_write_1h(self, raw_usage: Any) -> int:
@@ -450,6 +458,7 @@ class HttpProvider(BaseLLMProvider):
             self.catalog_id, self.model_id, reported.input_tokens, reported.output_tokens,
             reported.cache_read_tokens, reported.cache_write_tokens,
             cache_write_1h_tokens=min(self._cache_write_1h(raw_usage), reported.cache_write_tokens),
+            reasoning_tokens=reported.reasoning_tokens,
         )
 
     async def generate(self, request: GenerationRequest) -> GenerationResponse:
@@ -489,7 +498,7 @@ class HttpProvider(BaseLLMProvider):
                     f"{self.name}: HTTP {status} with a body that is not a JSON object",
                     provider=self.name, status_code=status,
                 )
-            return raw, self._parse_body(raw)
+            return raw, self._parse_body(raw, request)
 
         try:
             raw, parsed = await attempt()
@@ -508,7 +517,21 @@ class HttpProvider(BaseLLMProvider):
             finish_reason=parsed.finish_reason,
             latency_ms=latency_ms,
             raw=raw,
+            content=parsed.content,
+            refusal=parsed.refusal,
+            logprobs=parsed.logprobs,
+            dropped_params=self.fit(request).dropped if request.rich else (),
+            api=self.api,
         )
+
+    def fit(self, request: GenerationRequest) -> Fit:
+        """What this provider's API drops or cannot express of ``request`` (``wire.<api>.fit``)."""
+        if not request.rich:
+            return FITS
+        return self._fit(request)
+
+    def _fit(self, request: GenerationRequest) -> Fit:
+        raise NotImplementedError
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamChunk]:
         """Deltas as they arrive, then one chunk with ``finish_reason`` and priced usage.
@@ -524,13 +547,13 @@ class HttpProvider(BaseLLMProvider):
         deadline = None if request.timeout is None else self._clock() + request.timeout
         debit = self._limiter_tokens(request)
 
-        async def attempt() -> tuple[SSEReader, str | None]:
+        async def attempt() -> tuple[SSEReader, str | list[Delta] | None]:
             await self._throttle(debit)
             limit = self._attempt_timeout(self.first_token_timeout, deadline)
             # one clock for opening and the first delta: first_token_timeout is the whole wait
             first_by = self._clock() + limit
             resp = await self._open_stream(url, headers, body, deadline)
-            reader = SSEReader(resp, self._new_stream_parser(), self.name)
+            reader = SSEReader(resp, self._new_stream_parser(request), self.name)
             try:
                 async with asyncio.timeout(max(0.0, first_by - self._clock())):
                     return reader, await reader.next_text()
@@ -553,9 +576,13 @@ class HttpProvider(BaseLLMProvider):
         # it, unlike the socket read timeout), capped by the call's deadline
         loop_now = asyncio.get_running_loop().time()
         reader.watch(self.idle_timeout, None if deadline is None else loop_now + deadline - self._clock())
+        name, model = self.catalog_id, self.model_id
         try:
             while text is not None:
-                yield StreamChunk(text, provider=self.catalog_id, model_id=self.model_id)
+                if isinstance(text, str):
+                    yield StreamChunk(text, provider=name, model_id=model)
+                else:
+                    yield _rich_chunk(text, name, model)
                 try:
                     text = await reader.next_text()
                 except ProviderError as error:

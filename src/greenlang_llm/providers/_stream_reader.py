@@ -17,6 +17,7 @@ import aiohttp
 from .._errors import StreamInterruptedError
 
 if TYPE_CHECKING:
+    from ..content import Delta
     from ..wire._common import ParsedResponse
     from ..wire.sse import ServerSentEvent
 
@@ -31,7 +32,7 @@ class WireStreamParser(Protocol):
     @property
     def text(self) -> str: ...
 
-    def feed(self, event: ServerSentEvent) -> str | None: ...
+    def feed(self, event: ServerSentEvent) -> str | list[Delta] | None: ...
 
     def finish(self) -> ParsedResponse: ...
 
@@ -46,8 +47,8 @@ class SSEReader:
     """
 
     __slots__ = (
-        "_decoder", "_eof", "_events", "_failed", "_idle", "_last", "_loop", "_until", "parser", "provider",
-        "resp",
+        "_decoder", "_eof", "_events", "_failed", "_idle", "_last", "_loop", "_pending", "_until", "parser",
+        "provider", "resp",
     )
 
     def __init__(self, resp: aiohttp.ClientResponse, parser: WireStreamParser, provider: str) -> None:
@@ -64,6 +65,8 @@ class SSEReader:
         self._idle: float | None = None
         self._last = 0.0
         self._until: float | None = None
+        self._pending: str | list[Delta] | None = None
+        """A parsed run of the other kind, met while joining: handed out by the next call."""
 
     def watch(self, idle: float | None, until: float | None) -> None:
         """From now on, bound every gap between two deltas by ``idle`` seconds and everything by
@@ -82,13 +85,16 @@ class SSEReader:
         by = self._last + self._idle
         return by if self._until is None else min(by, self._until)
 
-    async def next_text(self) -> str | None:
-        """The text that arrived since the last call, or None once the stream completed properly.
+    async def next_text(self) -> str | list[Delta] | None:
+        """What arrived since the last call: text, or a list of deltas; None once the stream
+        completed properly.
 
         Deltas that arrived in the same network read are handed out joined, as one: they
         reached us at the same instant, so nothing is delayed, and every layer above
         (guard, router, gateway relay, the caller's writer) pays once per read instead of
-        once per token (a fast upstream packs dozens of deltas into one read). Events are
+        once per token (a fast upstream packs dozens of deltas into one read). Text runs
+        and runs of other deltas (thinking, tool calls: the parser returns those as a list)
+        are handed out apart, in order, so a text chunk stays a plain string. Events are
         still parsed one by one, so an error event that arrived in the same read as
         earlier text is raised on the next call, after that text was handed out, exactly
         as if it had arrived later.
@@ -101,21 +107,45 @@ class SSEReader:
         while True:
             text = ""
             parts: list[str] | None = None
+            rich: list[Delta] | None = None
+            pending = self._pending
+            if pending is not None:
+                self._pending = None
+                if isinstance(pending, str):
+                    text = pending
+                else:
+                    rich = list(pending)
             while events and not parser.done:
                 try:
                     delta = parser.feed(events.popleft())
                 except Exception as exc:
-                    if not text:
+                    if not text and rich is None:
                         raise
-                    self._failed = exc  # hand out the text that came before it first
+                    self._failed = exc  # hand out what came before it first
                     break
-                if delta:
+                if not delta:
+                    continue
+                if isinstance(delta, str):
+                    if rich is not None:
+                        self._pending = delta  # a text run after other deltas: the next call's
+                        break
                     if not text:
                         text = delta
                     elif parts is None:
                         parts = [text, delta]
                     else:
                         parts.append(delta)
+                elif text:
+                    self._pending = delta  # other deltas after a text run: the next call's
+                    break
+                elif rich is None:
+                    rich = list(delta)
+                else:
+                    rich.extend(delta)
+            if rich is not None:
+                if self._loop is not None:
+                    self._last = self._loop.time()
+                return rich
             if text:
                 if self._loop is not None:
                     self._last = self._loop.time()

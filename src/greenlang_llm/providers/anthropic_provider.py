@@ -19,7 +19,7 @@ from ._http import HttpProvider
 from ._stream_reader import WireStreamParser
 
 if TYPE_CHECKING:
-    from ..wire._common import ParsedResponse
+    from ..wire._common import Fit, ParsedResponse
     from .http_options import HttpOptions
 
 __all__ = ["AnthropicProvider"]
@@ -38,6 +38,7 @@ class AnthropicProvider(HttpProvider):
     base_url_env: ClassVar[str] = "ANTHROPIC_BASE_URL"
     default_base_url: ClassVar[str] = "https://api.anthropic.com"
     generate_path: ClassVar[str] = "/v1/messages"
+    api: ClassVar[str | None] = "anthropic"
     models_path: ClassVar[str] = "/v1/models"
 
     def __init__(
@@ -69,11 +70,14 @@ class AnthropicProvider(HttpProvider):
     def _build_body(self, request: GenerationRequest, stream: bool) -> dict[str, Any]:
         return wire.build_request(request, self.model_id, stream=stream)
 
-    def _parse_body(self, raw: dict[str, Any]) -> ParsedResponse:
-        return wire.parse_response(raw)
+    def _parse_body(self, raw: dict[str, Any], request: GenerationRequest) -> ParsedResponse:
+        return wire.parse_response(raw, request)
 
-    def _new_stream_parser(self) -> WireStreamParser:
-        return wire.StreamParser(provider=self.name)
+    def _new_stream_parser(self, request: GenerationRequest) -> WireStreamParser:
+        return wire.StreamParser(provider=self.name, request=request)
+
+    def _fit(self, request: GenerationRequest) -> Fit:
+        return wire.fit(request)
 
     def _cache_write_1h(self, raw_usage: Any) -> int:
         split = raw_usage.get("cache_creation") if isinstance(raw_usage, Mapping) else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._errors import (
     AllProvidersFailedError,
@@ -37,6 +37,9 @@ from .._types import (
     StreamChunk,
     TokenUsage,
 )
+
+if TYPE_CHECKING:
+    from ..wire._common import Fit
 
 __all__ = [
     "AllProvidersFailedError",
@@ -70,6 +73,19 @@ class BaseLLMProvider(abc.ABC):
     """The provider's own name (``anthropic``, ``openai``): what metrics and errors say."""
 
     model_id: str = ""
+
+    api: ClassVar[str | None] = None
+    """The wire API this provider speaks (``openai``, ``anthropic``), or None for one that takes
+    the neutral request as it is (a custom provider, ``FakeProvider``). A provider of the caller's
+    API forwards the caller's body unchanged (``GenerationRequest.origin``)."""
+
+    def fit(self, request: GenerationRequest) -> Fit:
+        """What this provider drops (hints) or cannot express (it cannot serve the request) of the
+        fields beyond text: asked by the router before it is called. The default takes everything:
+        a custom provider sees the neutral request and judges for itself."""
+        from ..wire._common import FITS
+
+        return FITS
 
     @property
     def catalog_id(self) -> str:
@@ -136,7 +152,7 @@ class BaseLLMProvider(abc.ABC):
         from ..pricing import estimate_cost_usd
 
         tokens = self.count_tokens(request)
-        return estimate_cost_usd(self.catalog_id, self.model_id, tokens, request.max_tokens)
+        return estimate_cost_usd(self.catalog_id, self.model_id, tokens, request.max_output_tokens)
 
     async def close(self) -> None:
         """Release connections. The default has nothing to release."""

@@ -18,7 +18,7 @@ from ._http import HttpProvider
 from ._stream_reader import WireStreamParser
 
 if TYPE_CHECKING:
-    from ..wire._common import ParsedResponse
+    from ..wire._common import Fit, ParsedResponse
     from .http_options import HttpOptions
 
 __all__ = ["OpenAIProvider"]
@@ -35,6 +35,7 @@ class OpenAIProvider(HttpProvider):
     base_url_env: ClassVar[str] = "OPENAI_BASE_URL"
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
     generate_path: ClassVar[str] = "/chat/completions"
+    api: ClassVar[str | None] = "openai"
     models_path: ClassVar[str] = "/models"
 
     def __init__(
@@ -75,8 +76,11 @@ class OpenAIProvider(HttpProvider):
     def _build_body(self, request: GenerationRequest, stream: bool) -> dict[str, Any]:
         return wire.build_request(request, self.model_id, stream=stream)
 
-    def _parse_body(self, raw: dict[str, Any]) -> ParsedResponse:
-        return wire.parse_response(raw)
+    def _parse_body(self, raw: dict[str, Any], request: GenerationRequest) -> ParsedResponse:
+        return wire.parse_response(raw, request)
 
-    def _new_stream_parser(self) -> WireStreamParser:
-        return wire.StreamParser(provider=self.catalog_id, require_done=self.require_done)
+    def _new_stream_parser(self, request: GenerationRequest) -> WireStreamParser:
+        return wire.StreamParser(provider=self.catalog_id, require_done=self.require_done, request=request)
+
+    def _fit(self, request: GenerationRequest) -> Fit:
+        return wire.fit(request)

@@ -26,11 +26,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import ProviderTimeoutError, StreamInterruptedError
 from .._types import GenerationRequest, GenerationResponse, ProviderHealth, StreamChunk
 from .base_provider import BaseLLMProvider
+
+if TYPE_CHECKING:
+    from ..wire._common import Fit
 
 __all__ = ["StreamGuard"]
 
@@ -82,6 +85,9 @@ class StreamGuard(BaseLLMProvider):
             raise AttributeError(name)
         return getattr(self.inner, name)
 
+    def fit(self, request: GenerationRequest) -> Fit:
+        return self.inner.fit(request)
+
     async def generate(self, request: GenerationRequest) -> GenerationResponse:
         return await self.inner.generate(request)
 
@@ -122,7 +128,7 @@ class StreamGuard(BaseLLMProvider):
                     if not watch.expired():  # someone else's cancellation: theirs to handle
                         raise
                     raise self._timeout(texts, limit, delivered, released=bool(delivered)) from None
-                if chunk.text:
+                if chunk.text or chunk.deltas:
                     texts += 1
                 if not releasing:
                     held.append(chunk)
