@@ -290,6 +290,7 @@ async def run_demo(settings: DemoSettings, state: DemoState) -> tuple[RunInfo, A
                 await router.start_health_monitoring()
             run.started_at = state.started_at = datetime.now(UTC)
             await _drive(plan, state, tracker, faults, settings)
+            await _agent_turn(state, tracker)
             run.finished_at = datetime.now(UTC)
             state.poll_breakers()
             for router in state.routers.values():
@@ -305,6 +306,16 @@ async def run_demo(settings: DemoSettings, state: DemoState) -> tuple[RunInfo, A
     run.faults = list(state.faults)
     run.latencies_ms = {_latency_label(k, state): v for k, v in state.observer.latencies_ms.items()}
     return run, tracker
+
+
+async def _agent_turn(state: DemoState, tracker: Any) -> None:
+    """After the workload: one agent turn with a tool call, on the economy route."""
+    from ._demo_agent import run_agent_turn
+
+    try:
+        await run_agent_turn(state.routers["economy"], tracker, state.observer)
+    except Exception as error:  # the turn is a showcase: it must not fail the demo's report
+        state.observer.emit("info", f"agent turn failed: {type(error).__name__}: {error}", "red")
 
 
 def _latency_label(label: str, state: DemoState) -> str:
