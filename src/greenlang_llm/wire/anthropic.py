@@ -58,6 +58,8 @@ from .sse import ServerSentEvent, encode_event
 __all__ = [
     "ERROR_TYPES",
     "FROM_NEUTRAL",
+    "HINT_FIELDS",
+    "MEANING_FIELDS",
     "STATUS_BY_TYPE",
     "TO_NEUTRAL",
     "ParsedResponse",
@@ -119,6 +121,15 @@ TO_NEUTRAL: dict[str, str] = {
     "pause_turn": "pause",
 }
 """Anthropic ``stop_reason`` → neutral finish reason (rule 16). Unknown values pass through."""
+
+HINT_FIELDS: frozenset[str] = frozenset({"service_tier", "inference_geo", "cache_control"})
+"""Top-level Anthropic request fields that are hints: a provider of another API drops them (and
+says so). They stay in ``WireOrigin.unknown``; top-level ``cache_control`` is the prompt-cache
+marker, like the block-level one the field table lists as dropped."""
+
+MEANING_FIELDS: frozenset[str] = frozenset({"container", "mcp_servers", "context_management"})
+"""Top-level Anthropic request fields that carry meaning no other API can express: a provider of
+another API refuses them (as it refuses any other field in ``WireOrigin.unknown``)."""
 
 _RETRYABLE_TYPES = frozenset({"overloaded_error", "api_error", "rate_limit_error", "timeout_error"})
 
