@@ -6,9 +6,14 @@ are dispatched by path straight from the ASGI callable (headers read once into
 a dict, orjson, no Request object, no middleware); everything else (models,
 admin, 404/405 answers) goes through a plain Starlette app.
 
-A request's path: key check (hash only) → JSON body → the API's own
-validation (``wire``) → fault pick (``x-sim-fault`` header first, then rules)
-→ latency → deterministic reply (``replies``) → plain JSON or a stream.
+A request's path: key check (hash only) → JSON body (kept in the request log)
+→ the API's own validation (``wire``; and for requests beyond text, the tool-id
+pairing the real APIs check) → fault pick (``x-sim-fault`` header first, then
+rules) → latency → deterministic reply (``replies``) → plain JSON or a stream.
+Text-only replies go through the writers' text path (``render_response(text=)``,
+``StreamWriter.delta``), byte for byte and as fast as ever; only a reply with
+thinking, tool calls, logprobs or several choices is rendered from neutral
+content (``render_response(content=)``, ``StreamWriter.deltas``).
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ from ..wire._common import RequestFieldError
 from .apis import ANTHROPIC, OPENAI, Api, json_response
 from .config import ModelBehaviour, SimulatorConfig, hash_key
 from .faults import FaultInjector, FaultRule, parse_fault_header
-from .replies import Reply, count_input_tokens, make_reply
+from .replies import Reply, count_input_tokens, make_reply, stream_deltas, tool_id_error
+from .request_log import RequestLog
 from .stats import Stats
 from .streaming import TRANSPORT_KEY, StreamPlan, StreamResponse, reset_connection, settle, wait_until
 
@@ -75,6 +81,7 @@ class SimulatorApp:
         self.config = config or SimulatorConfig()
         self.faults = FaultInjector(self.config.faults, self.config.seed)
         self.stats = Stats()
+        self.request_log = RequestLog(self.config.request_log_size)
         self.closing = False
         self._jitter = random.Random(self.config.seed)
         self._ids = itertools.count(1)
@@ -89,6 +96,7 @@ class SimulatorApp:
             Route("/_sim/stats", self.admin_stats, methods=["GET"]),
             Route("/_sim/faults", self.admin_faults, methods=["GET", "POST", "DELETE"]),
             Route("/_sim/reset", self.admin_reset, methods=["POST"]),
+            Route("/_sim/requests", self.admin_requests, methods=["GET", "DELETE"]),
             Route("/_sim/models", self.admin_models, methods=["GET", "POST"]),
         ]
         self.starlette = Starlette(routes=routes)
@@ -114,8 +122,9 @@ class SimulatorApp:
         return await self._fast[request.url.path](incoming)
 
     def reset(self, seed: int | None = None) -> None:
-        """Stats to zero, faults back to the config's, RNGs reseeded."""
+        """Stats to zero, faults back to the config's, RNGs reseeded, request log emptied."""
         self.stats = Stats()
+        self.request_log.clear()
         seed = self.config.seed if seed is None else seed
         self.faults.reset(self.config.faults, seed)
         self._jitter = random.Random(seed)
@@ -135,7 +144,9 @@ class SimulatorApp:
         if early is not None:
             return self._answered(early)
         try:
-            gen, model = wa.parse_count_tokens_request(orjson.loads(request.body))
+            raw = orjson.loads(request.body)
+            self.request_log.add(request.path, request.headers, raw)
+            gen, model = wa.parse_count_tokens_request(raw)
         except (orjson.JSONDecodeError, InvalidRequestError) as exc:
             return self._answered(self._bad_request(ANTHROPIC, exc, rid))
         behaviour = self.config.behaviour(model)
@@ -160,6 +171,7 @@ class SimulatorApp:
             return self._answered(early)
         try:
             raw = orjson.loads(request.body)
+            self.request_log.add(path, request.headers, raw)
             if (
                 api is ANTHROPIC
                 and self.config.enforce_version_rules
@@ -173,6 +185,10 @@ class SimulatorApp:
             gen, options = api.parse(raw)
         except (orjson.JSONDecodeError, InvalidRequestError) as exc:
             return self._answered(self._bad_request(api, exc, rid))
+        if gen.rich:
+            unpaired = tool_id_error(api.name, raw)
+            if unpaired is not None:
+                return self._answered(api.error(400, unpaired[0], rid, param=unpaired[1]))
         model = options.model
         if self.config.strict_models and not self.config.knows(model):
             return self._answered(api.fault(FaultRule("not_found"), rid, model, 0, 0), model)
@@ -198,7 +214,7 @@ class SimulatorApp:
             delay += self._jitter.random() * behaviour.jitter_ms
         if delay > 0:
             await wait_until(delay / 1000.0, lambda: self.closing)
-        reply = make_reply(gen, model, behaviour)
+        reply = make_reply(gen, model, behaviour, api.name)
         if reply.usage.input_tokens > behaviour.context_window:
             ctx = FaultRule("context_length")
             return self._answered(
@@ -208,16 +224,43 @@ class SimulatorApp:
             return self._stream(api, reply, model, rid, options.include_usage, behaviour.token_ms, fault)
         self.stats.tokens(reply.usage.input_tokens, reply.usage.output_tokens)
         if api is ANTHROPIC:
-            body = wa.render_response(
-                id=f"msg_sim{rid[7:]}", model=model, text=reply.text, finish_reason=reply.finish_reason,
+            body = self._anthropic_body(reply, f"msg_sim{rid[7:]}", model)
+        else:
+            body = self._openai_body(reply, f"chatcmpl-sim{rid[7:]}", model, int(time.time()))
+        return self._answered(json_response(body, 200, {api.request_id_header: rid}), model)
+
+    @staticmethod
+    def _anthropic_body(reply: Reply, id: str, model: str) -> dict[str, Any]:
+        if reply.content is None:
+            return wa.render_response(
+                id=id, model=model, text=reply.text, finish_reason=reply.finish_reason,
                 usage=reply.usage, stop_sequence=reply.stop_sequence,
             )
-        else:
-            body = wo.render_response(
-                id=f"chatcmpl-sim{rid[7:]}", model=model, text=reply.text, finish_reason=reply.finish_reason,
-                usage=reply.usage, created=int(time.time()),
+        return wa.render_response(  # type: ignore[call-arg,unused-ignore]
+            id=id, model=model, text=reply.text, finish_reason=reply.finish_reason,
+            usage=reply.usage, stop_sequence=reply.stop_sequence, content=reply.content,
+        )
+
+    @staticmethod
+    def _openai_body(reply: Reply, id: str, model: str, created: int) -> dict[str, Any]:
+        if reply.plain:
+            return wo.render_response(
+                id=id, model=model, text=reply.text, finish_reason=reply.finish_reason,
+                usage=reply.usage, created=created,
             )
-        return self._answered(json_response(body, 200, {api.request_id_header: rid}), model)
+        body: dict[str, Any] = {}
+        for i, choice in enumerate((reply, *reply.choices)):
+            rendered = wo.render_response(  # type: ignore[call-arg,unused-ignore]
+                id=id, model=model, text=choice.text, finish_reason=choice.finish_reason,
+                usage=reply.usage, created=created, content=choice.content, logprobs=choice.logprobs,
+            )
+            if i == 0:
+                body = rendered
+            else:
+                extra = rendered["choices"][0]
+                extra["index"] = i
+                body["choices"].append(extra)
+        return body
 
     def _stream(
         self, api: Api, reply: Reply, model: str, rid: str, include_usage: bool, token_ms: float,
@@ -226,22 +269,35 @@ class SimulatorApp:
         stream_fault = fault if fault is not None and fault.kind not in ("slow",) else None
         if api is ANTHROPIC:
             aw = wa.StreamWriter(f"msg_sim{rid[7:]}", model, reply.usage)
-            head, tail = aw.start(), aw.finish(reply.finish_reason, reply.usage, reply.stop_sequence)
-            frames = [aw.delta(p) for p in reply.pieces]
+            head = aw.start()
+            if reply.content is None:
+                frames = [aw.delta(p) for p in reply.pieces]
+            else:
+                frames = [aw.deltas(group) for group in stream_deltas(reply)]  # type: ignore[attr-defined,unused-ignore]
+            tail = aw.finish(reply.finish_reason, reply.usage, reply.stop_sequence)
             error = aw.error(529, "Overloaded")
             invalid = b'event: content_block_delta\ndata: {"type":"content_block_delta","delta":{\n\n'
         else:
-            ow = wo.StreamWriter(f"chatcmpl-sim{rid[7:]}", model, int(time.time()), include_usage)
-            head, tail = ow.start(), ow.finish(reply.finish_reason, reply.usage)
-            frames = [ow.delta(p) for p in reply.pieces]
+            created = int(time.time())
+            ow = wo.StreamWriter(f"chatcmpl-sim{rid[7:]}", model, created, include_usage)
+            head = ow.start()
+            if reply.plain:
+                frames = [ow.delta(p) for p in reply.pieces]
+            else:
+                frames = [ow.deltas(group) for group in stream_deltas(reply)]  # type: ignore[attr-defined,unused-ignore]
+                if reply.choices:
+                    head, frames = _other_choices(reply, f"chatcmpl-sim{rid[7:]}", model, created, head,
+                                                  frames)
+            tail = ow.finish(reply.finish_reason, reply.usage)
             error = ow.error(500, "Internal server error")
             invalid = b'data: {"id":"chatcmpl-sim","object":"chat.completion.chunk","choices":[{\n\n'
         # what StreamResponse will send: every token unless the fault stops early (no_terminal
         # sends them all and only withholds the terminal event; its ``after`` does not apply)
+        output = reply.usage.output_tokens
         if stream_fault is None or stream_fault.kind in ("no_terminal", "slow_first_token"):
-            sent = len(frames)
-        else:
-            sent = min(stream_fault.after, len(frames))
+            sent = output
+        else:  # a frame is a token of a text reply; of others, count at most what was sent
+            sent = min(stream_fault.after, len(frames), output)
         self.stats.tokens(reply.usage.input_tokens, sent)
         plan = StreamPlan(head, frames, tail, error, invalid, token_ms / 1000.0, stream_fault)
         headers = {api.request_id_header: rid}
@@ -323,6 +379,16 @@ class SimulatorApp:
             self.config.models.update(updates)
         return json_response({name: b.to_dict() for name, b in self.config.models.items()})
 
+    async def admin_requests(self, request: Request) -> Response:
+        """``GET`` the request log (``?last=K``: the newest K), ``DELETE`` empties it."""
+        if request.method == "DELETE":
+            self.request_log.clear()
+            return json_response({"requests": []})
+        last = request.query_params.get("last")
+        if last is not None and not (last.isascii() and last.isdigit()):
+            return json_response({"error": "last must be a whole number of requests"}, 400)
+        return json_response({"requests": self.request_log.entries(None if last is None else int(last))})
+
     async def admin_reset(self, request: Request) -> Response:
         body = await request.body()
         seed = None
@@ -333,3 +399,35 @@ class SimulatorApp:
                 return json_response({"error": "body must be a JSON object like {\"seed\": 1}"}, 400)
         self.reset(seed if isinstance(seed, int) else None)
         return json_response({"reset": True})
+
+
+def _reindexed(frames: bytes, index: int) -> bytes:
+    """OpenAI chunks with every choice's ``index`` set to ``index`` (a writer only writes choice 0)."""
+    out = []
+    for event in frames.split(b"\n\n"):
+        if event.startswith(b"data: {"):
+            chunk = orjson.loads(event[6:])
+            for choice in chunk.get("choices") or ():
+                choice["index"] = index
+            event = b"data: " + orjson.dumps(chunk)
+        out.append(event)
+    return b"\n\n".join(out)
+
+
+def _other_choices(
+    reply: Reply, id: str, model: str, created: int, head: bytes, frames: list[bytes]
+) -> tuple[bytes, list[bytes]]:
+    """OpenAI ``n`` > 1: every choice's role chunk in ``head``, then the choices' frames taken in
+    turn (frame k of choice 0, of choice 1, ...), then the finish chunks of choices 1..n-1 (choice
+    0's finish, the usage and ``[DONE]`` stay in the tail)."""
+    columns, finishes = [frames], []
+    for i, choice in enumerate(reply.choices, 1):
+        writer = wo.StreamWriter(id, model, created, False)
+        head += _reindexed(writer.start(), i)
+        columns.append([
+            _reindexed(writer.deltas(group), i)  # type: ignore[attr-defined,unused-ignore]
+            for group in stream_deltas(choice)
+        ])
+        finishes.append(_reindexed(writer.finish(choice.finish_reason, choice.usage)[: -len(wo.DONE)], i))
+    interleaved = [f for row in itertools.zip_longest(*columns) for f in row if f is not None]
+    return head, interleaved + finishes

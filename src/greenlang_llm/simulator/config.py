@@ -111,6 +111,8 @@ class SimulatorConfig(Struct, forbid_unknown_fields=True):
     """When True, a model not in ``models`` gets the API's 404; else it uses ``defaults``."""
     enforce_version_rules: bool = True
     """Anthropic ``anthropic-version: 2026-10-21`` rejects temperature/top_p/top_k (fixture rule 11)."""
+    request_log_size: Tokens = 1000
+    """How many of the latest API requests ``GET /_sim/requests`` keeps (0: none)."""
 
     def behaviour(self, model: str) -> ModelBehaviour:
         """The model's own settings, else the first glob key that matches (``"claude-*"``), else defaults."""
