@@ -53,7 +53,7 @@ __all__ = ["AlertCallback", "BudgetStatus", "CostSummary", "CostTracker", "Reser
 log = logging.getLogger("greenlang_llm.cost_tracker")
 
 _ALL = "all"  # the budget period when budgets never reset
-_TRACK_KEYS = frozenset({"provider", "agent_id", "model_id", "request_id", "timestamp"})
+_TRACK_KEYS = frozenset({"provider", "agent_id", "model_id", "request_id", "timestamp", "dropped_params"})
 """Optional fields of one tracked usage (``track_many`` items, ``commit`` keywords)."""
 
 
@@ -215,7 +215,7 @@ class CostTracker:
     # -- tracking ----------------------------------------------------------------------------------
     def _record(
         self, provider: Any, tenant_id: Any, agent_id: Any, model_id: Any, usage: Any,
-        timestamp: Any = None, request_id: Any = None,
+        timestamp: Any = None, request_id: Any = None, dropped_params: Any = (),
     ) -> UsageRecord:  # fmt: skip
         if timestamp is None:
             ts = self._now()
@@ -223,7 +223,7 @@ class CostTracker:
             ts = to_utc(timestamp)
         else:
             raise InvalidRequestError(f"timestamp must be a datetime, got {type(timestamp).__name__}")
-        return build_record(provider, tenant_id, agent_id, model_id, usage, ts, request_id)
+        return build_record(provider, tenant_id, agent_id, model_id, usage, ts, request_id, dropped_params)
 
     def track_usage(
         self,
@@ -235,9 +235,16 @@ class CostTracker:
         timestamp: datetime | None = None,
         *,
         request_id: str | None = None,
+        dropped_params: Iterable[str] = (),
     ) -> bool:
-        """Record one usage durably. False when ``request_id`` was already recorded (idempotent)."""
-        record = self._record(provider, tenant_id, agent_id, model_id, usage, timestamp, request_id)
+        """Record one usage durably. False when ``request_id`` was already recorded (idempotent).
+
+        ``dropped_params``: the request fields the provider could not honour and that were left
+        out (``("seed", "presence_penalty")``), kept with the record; field names, no commas.
+        """
+        record = self._record(
+            provider, tenant_id, agent_id, model_id, usage, timestamp, request_id, dropped_params
+        )
         written = self._ledger.insert_many([record])[0]
         if written:
             self._account(record)
@@ -248,7 +255,8 @@ class CostTracker:
         """Record many usages in one transaction; all are validated first (one bad → none written).
 
         Each item is a mapping with the ``track_usage`` arguments (``provider``, ``tenant_id``,
-        ``agent_id``, ``model_id``, ``usage``, optional ``timestamp`` and ``request_id``).
+        ``agent_id``, ``model_id``, ``usage``, optional ``timestamp``, ``request_id`` and
+        ``dropped_params``).
         Returns how many were written (duplicates of a known ``request_id`` are skipped).
         """
         built: list[UsageRecord] = []
@@ -268,6 +276,7 @@ class CostTracker:
                         item.get("usage"),
                         item.get("timestamp"),
                         item.get("request_id"),
+                        item.get("dropped_params", ()),
                     )
                 )
             except InvalidRequestError as exc:
@@ -354,8 +363,8 @@ class CostTracker:
     def commit(self, reservation: Reservation, usage: TokenUsage, **track: Any) -> bool:
         """Record the actual usage and free the reservation in one step.
 
-        ``track`` takes ``provider``, ``agent_id``, ``model_id``, ``request_id``, ``timestamp``
-        (defaults from the reservation's dims; a provider named nowhere is recorded as
+        ``track`` takes ``provider``, ``agent_id``, ``model_id``, ``request_id``, ``timestamp``,
+        ``dropped_params`` (defaults from the reservation's dims; a provider named nowhere is recorded as
         ``"unknown"``). Committing a reservation twice, or after
         ``release``, raises ``InvalidRequestError``; an expired one still records the usage.
         Returns False when ``request_id`` was already recorded.
@@ -369,7 +378,7 @@ class CostTracker:
         record = self._record(
             dims.get("provider", "unknown"), reservation.tenant_id, dims.get("agent_id", ""),
             dims.get("model_id", ""),
-            usage, dims.get("timestamp"), dims.get("request_id"),
+            usage, dims.get("timestamp"), dims.get("request_id"), dims.get("dropped_params", ()),
         )  # fmt: skip
         outcome = self._state.begin_settle(reservation.id)
         if outcome is SettleOutcome.SETTLED:

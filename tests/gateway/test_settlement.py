@@ -93,3 +93,63 @@ def test_a_record_that_cannot_be_queued_still_frees_the_reservation_and_the_hold
     assert holds == []
     settlement.release()  # a later release is a no-op: nothing is freed twice
     assert [r for r, rec, _ in ledger.items if rec is None] == ["hold-request", "hold-continuation"]
+
+
+def test_dropped_fields_go_into_the_record_only_when_there_are_some() -> None:
+    settlement, ledger, _ = _settlement()
+    settlement.book(TokenUsage(10, 5, 15), "claude", "haiku", dropped=("seed", "presence_penalty"))
+    plain, plain_ledger, _ = _settlement()
+    plain.book(TokenUsage(10, 5, 15), "claude", "haiku")
+    [(_, record, _)] = ledger.items
+    [(_, plain_record, _)] = plain_ledger.items
+    assert record is not None
+    assert plain_record is not None
+    assert record["dropped_params"] == ("seed", "presence_penalty")
+    assert set(plain_record) == {"provider", "tenant_id", "agent_id", "model_id", "usage", "request_id"}
+    assert {k: v for k, v in record.items() if k != "dropped_params"} == plain_record
+
+
+def test_a_continued_stream_keeps_the_dropped_fields_on_its_first_record() -> None:
+    settlement, ledger, _ = _settlement()
+    parts = (
+        UsagePart("claude", "haiku", TokenUsage(10, 4, 14)),
+        UsagePart("gpt", "mini", TokenUsage(14, 6, 20)),
+    )
+    settlement.book(SplitUsage(24, 10, 34, parts=parts), "claude", "haiku", dropped=("top_k",))
+    records = [rec for _, rec, _ in ledger.items if rec is not None]
+    assert [(r["request_id"], r.get("dropped_params")) for r in records] == [
+        ("req_1", ("top_k",)),
+        ("req_1.2", None),
+    ]
+
+
+async def test_dropped_fields_reach_the_tracker_and_the_ledger(caplog: pytest.LogCaptureFixture) -> None:
+    """Through the real LedgerWriter and CostTracker, in a batch and in the one-by-one fallback."""
+    from greenlang_llm.cost_tracker import CostTracker
+    from greenlang_llm.gateway.ledger_writer import LedgerWriter
+    from greenlang_llm.ledger.base import MAX_US, MIN_US
+
+    with CostTracker(storage="sqlite:///:memory:") as tracker:
+        writer = LedgerWriter(tracker)
+        try:
+            key = VirtualKey("acme", "web")
+            book = Settlement(writer, Metrics(), key, "req_a", None)
+            future = book.book(TokenUsage(10, 5, 15, total_cost_usd=0.01), "claude", "haiku",
+                               durable=True, dropped=("seed", "presence_penalty"))  # fmt: skip
+            assert future is not None
+            await future
+            # a batch holding a bad record is written one by one (track_usage(**record)):
+            # the good record keeps its names there too
+            good = Settlement(writer, Metrics(), key, "req_b", None)
+            bad = Settlement(writer, Metrics(), key, "req_c", None)
+            bad.book(TokenUsage(1, 1, 2), "claude", "haiku", dropped=("not,a,name",))
+            future = good.book(TokenUsage(1, 1, 2), "claude", "haiku", durable=True, dropped=("top_k",))
+            assert future is not None
+            await future
+            await writer.drain()
+        finally:
+            writer.close()
+        rows = {r.request_id: r.dropped_params for r in tracker.ledger.iter_records(MIN_US, MAX_US)}
+    assert rows == {"req_a": ("seed", "presence_penalty"), "req_b": ("top_k",)}
+    assert "writing records one by one" in caplog.text  # (the fallback path was taken)
+    assert "ledger write failed for request req_c" in caplog.text

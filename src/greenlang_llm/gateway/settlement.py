@@ -66,12 +66,21 @@ class Settlement:
         """Booked or released: every later call is a no-op."""
 
     def book(
-        self, usage: TokenUsage, provider: str | None, model_id: str | None, *, durable: bool = False
+        self,
+        usage: TokenUsage,
+        provider: str | None,
+        model_id: str | None,
+        *,
+        durable: bool = False,
+        dropped: tuple[str, ...] = (),
     ) -> asyncio.Future[None] | None:
         """Queue the request's record(s), the reservation with the last one, the holds behind it.
 
         ``durable``: return a future that completes when the last record is durable (or fails
         if it could not be written). None once the request was already booked or released.
+        ``dropped``: the fields the serving provider could not honour and that were left out
+        (what ``x-greenlang-dropped-params`` named), kept as the record's ``dropped_params``; a
+        continued stream keeps them on its first record, the call whose response named them.
         """
         if self.done:
             return None
@@ -81,7 +90,9 @@ class Settlement:
         reservation_queued = False
         try:
             if not parts:
-                future = self._record(usage, provider, model_id, self.request_id, self.reservation, durable)
+                future = self._record(
+                    usage, provider, model_id, self.request_id, self.reservation, durable, dropped
+                )
                 reservation_queued = True
             else:  # a continued stream: one record per upstream call
                 last = len(parts) - 1
@@ -93,6 +104,7 @@ class Settlement:
                         self.request_id if i == 0 else f"{self.request_id}.{i + 1}",
                         self.reservation if i == last else None,
                         durable and i == last,
+                        dropped if i == 0 else (),
                     )
                 reservation_queued = True
         finally:
@@ -120,6 +132,7 @@ class Settlement:
         request_id: str,
         release: Reservation | None,
         durable: bool,
+        dropped: tuple[str, ...] = (),
     ) -> asyncio.Future[None] | None:
         """Queue one upstream call's record (``CostTracker.track_usage``'s arguments), charging
         the key's token limit and the usage metrics as it goes."""
@@ -137,6 +150,8 @@ class Settlement:
             "usage": usage,
             "request_id": request_id,
         }
+        if dropped:  # (the common case's record stays as it was)
+            record["dropped_params"] = dropped
         return self._ledger.submit(release, record, durable)
 
     def _free_holds(self) -> None:

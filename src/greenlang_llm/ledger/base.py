@@ -40,9 +40,9 @@ SummaryRow = tuple[str, str, str, str, int, int, int]
 RECORD_COLUMNS = (
     "ts_us, provider, tenant_id, agent_id, model_id, input_tokens, output_tokens, total_tokens, "
     "cache_read_tokens, cache_write_tokens, input_cost_nanos, output_cost_nanos, total_cost_nanos, "
-    "estimated, request_id"
+    "estimated, request_id, dropped_params"
 )
-INSERT_RECORD = f"INSERT INTO usage_records ({RECORD_COLUMNS}) VALUES ({', '.join('?' * 15)})"
+INSERT_RECORD = f"INSERT INTO usage_records ({RECORD_COLUMNS}) VALUES ({', '.join('?' * 16)})"
 INSERT_RECORD_ONCE = INSERT_RECORD + " ON CONFLICT (request_id) DO NOTHING"
 
 
@@ -76,6 +76,7 @@ def record_params(r: UsageRecord) -> tuple[Any, ...]:
         r.total_cost_nanos,
         int(r.estimated),
         r.request_id,
+        ",".join(r.dropped_params) if r.dropped_params else None,  # names hold no comma (records.py)
     )
 
 
@@ -121,6 +122,7 @@ def row_to_record(row: Sequence[Any]) -> UsageRecord:
         total_cost_nanos=int(row[13]),
         estimated=bool(row[14]),
         request_id=row[15],
+        dropped_params=tuple(row[16].split(",")) if row[16] else (),  # NULL or "": none
     )
 
 

@@ -2,7 +2,8 @@
 
 A ``schema_version`` table records what was applied, so opening an old ledger
 upgrades it and opening a current one does nothing. Each step is written once
-per dialect (SQLite, PostgreSQL); they differ only in the id column type.
+per dialect (SQLite, PostgreSQL); they differ only in the id column type and
+the rollups' clustering.
 A new version is appended here, never edited in place.
 """
 
@@ -105,6 +106,11 @@ def _v2(clustered: str) -> tuple[str, ...]:
     )
 
 
+# The fields the serving provider could not honour and the gateway left out, comma-separated
+# (NULL when none, as every row written before this version reads).
+_V3 = ("ALTER TABLE usage_records ADD COLUMN dropped_params TEXT",)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         version=1,
@@ -113,6 +119,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         postgresql=_v1("BIGSERIAL PRIMARY KEY", ""),
     ),
     Migration(version=2, description="daily rollup", sqlite=_v2(_SQLITE_CLUSTERED), postgresql=_v2("")),
+    Migration(version=3, description="usage_records.dropped_params", sqlite=_V3, postgresql=_V3),
 )
 
 

@@ -10,7 +10,8 @@ Timestamps are epoch microseconds in UTC (:func:`to_us`).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ __all__ = [
     "BudgetRecord",
     "UsageRecord",
     "build_record",
+    "check_dropped_params",
     "check_tenant",
     "check_thresholds",
     "from_us",
@@ -85,7 +87,13 @@ def from_us(us: int) -> datetime:
 
 @dataclass(slots=True)
 class UsageRecord:
-    """One row of the ledger, already validated and converted to integers (treat as immutable)."""
+    """One row of the ledger, already validated and converted to integers (treat as immutable).
+
+    ``dropped_params``: the request fields the serving provider could not honour and the
+    gateway left out (hints such as ``seed``: the response's ``x-greenlang-dropped-params``),
+    in the order given; ``()`` when none. Stored as one comma-separated TEXT column (NULL when
+    none), which is why a name may hold no comma (:func:`check_dropped_params`).
+    """
 
     ts_us: int
     provider: str
@@ -102,6 +110,7 @@ class UsageRecord:
     total_cost_nanos: int
     estimated: bool = False
     request_id: str | None = None
+    dropped_params: tuple[str, ...] = ()
 
     @property
     def timestamp(self) -> datetime:
@@ -138,6 +147,44 @@ def _count(name: str, value: Any) -> int:
     return value
 
 
+_PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\[\]-]{0,63}")
+_MAX_DROPPED = 64
+
+
+def check_dropped_params(value: Any) -> tuple[str, ...]:
+    """``dropped_params`` as the ledger keeps it: a tuple of field names, duplicates removed
+    (first occurrence kept), ``()`` for None or nothing.
+
+    A name is identifier-like (a letter or ``_``, then letters, digits and ``_ . - [ ]``, at most
+    64 characters: ``seed``, ``messages[].name``), so it can hold no comma and the stored
+    comma-separated column splits back into exactly these names; at most 64 names. A lone
+    string is refused rather than read as its characters. Raises ``InvalidRequestError``
+    naming ``dropped_params``.
+    """
+    if value is None or value == ():
+        return ()
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise InvalidRequestError(
+            f"dropped_params must be a list of field names such as ['seed'], got {type(value).__name__}"
+        )
+    names: list[str] = []
+    for name in value:
+        if not isinstance(name, str):
+            raise InvalidRequestError(
+                f"dropped_params: each name must be a string, got {type(name).__name__}"
+            )
+        if _PARAM_NAME.fullmatch(name) is None:
+            raise InvalidRequestError(
+                f"dropped_params: {name[:80]!r} is not a field name (a letter or '_', then letters, digits "
+                "or '_.-[]', at most 64 characters, no comma)"
+            )
+        if name not in names:
+            names.append(name)
+            if len(names) > _MAX_DROPPED:
+                raise InvalidRequestError(f"dropped_params: more than {_MAX_DROPPED} names")
+    return tuple(names)
+
+
 def build_record(
     provider: Any,
     tenant_id: Any,
@@ -146,8 +193,12 @@ def build_record(
     usage: Any,
     ts: datetime,
     request_id: Any = None,
+    dropped_params: Any = (),
 ) -> UsageRecord:
-    """Validate one usage and turn it into a ledger row; raises ``InvalidRequestError`` (a ValueError)."""
+    """Validate one usage and turn it into a ledger row; raises ``InvalidRequestError`` (a ValueError).
+
+    ``dropped_params``: an iterable of field names (:func:`check_dropped_params`), ``()`` by default.
+    """
     if not isinstance(usage, TokenUsage):
         raise InvalidRequestError(f"usage must be a TokenUsage, got {type(usage).__name__}")
     if request_id is not None:
@@ -170,6 +221,7 @@ def build_record(
         total_cost_nanos=ledger_nanos(usage.total_cost_usd, "usage.total_cost_usd"),
         estimated=bool(usage.estimated),
         request_id=request_id,
+        dropped_params=() if dropped_params == () else check_dropped_params(dropped_params),
     )
 
 

@@ -62,8 +62,12 @@ class CostSummary:
 CSV_COLUMNS = (
     "timestamp", "provider", "tenant_id", "agent_id", "model_id", "input_tokens", "output_tokens",
     "total_tokens", "input_cost_usd", "output_cost_usd", "total_cost_usd",
-    "cache_read_tokens", "cache_write_tokens", "estimated", "request_id",
+    "cache_read_tokens", "cache_write_tokens", "estimated", "request_id", "dropped_params",
 )  # fmt: skip
+"""Export columns, in order. New columns are appended, never inserted, so readers by position keep
+working. ``dropped_params`` (the request fields the provider could not honour and the gateway left
+out) is one comma-separated cell in CSV (``seed,presence_penalty``; empty when none) and a list of
+names in JSON (``[]`` when none)."""
 GRANULARITIES = ("hourly", "daily", "monthly")
 _MAX_BUCKETS = 1_000_000
 
@@ -128,7 +132,8 @@ def bucket_series(
 
 
 def record_dict(r: UsageRecord) -> dict[str, Any]:
-    """One record as export fields: ISO 8601 UTC timestamp, exact decimal cost strings."""
+    """One record as export fields: ISO 8601 UTC timestamp, exact decimal cost strings,
+    ``dropped_params`` as a list of names."""
     return {
         "timestamp": r.timestamp.isoformat(),
         "provider": r.provider,
@@ -145,6 +150,7 @@ def record_dict(r: UsageRecord) -> dict[str, Any]:
         "cache_write_tokens": r.cache_write_tokens,
         "estimated": r.estimated,
         "request_id": r.request_id,
+        "dropped_params": list(r.dropped_params),
     }
 
 
@@ -175,6 +181,7 @@ def write_csv(path: str | os.PathLike[str], records: Iterable[UsageRecord]) -> i
             row = record_dict(r)
             row["estimated"] = "true" if r.estimated else "false"
             row["request_id"] = r.request_id or ""
+            row["dropped_params"] = ",".join(r.dropped_params)
             writer.writerow([row[c] for c in CSV_COLUMNS])
             count += 1
     return count
