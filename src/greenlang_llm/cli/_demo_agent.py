@@ -67,7 +67,8 @@ async def run_agent_turn(router: Any, tracker: Any, observer: Observer) -> Agent
     observer.emit("info", f"agent turn: {first.provider} called {call['name']}({call['arguments']})", "cyan")
     result = {"type": "tool_result", "tool_call_id": call["id"], "content": _weather(call["arguments"])}
     followup = GenerationRequest(
-        messages=[ask, {"role": "assistant", "content": first.content}, {"role": "user", "content": [result]}],
+        messages=[
+            ask, {"role": "assistant", "content": first.content}, {"role": "user", "content": [result]}],
         tools=tools,
         max_tokens=300,
     )
