@@ -131,10 +131,6 @@ async def test_anthropic_answers_400_with_its_error_shape(
     assert (await post(http, f"{simulator.base_url}/v1/messages", good, A_HEADERS))[0] == 200
 
 
-WIRE = pytest.mark.xfail(reason="waiting for wire support", strict=False)
-
-
-@WIRE
 async def test_openai_answers_400_with_its_error_shape(
     simulator: Simulator, http: aiohttp.ClientSession
 ) -> None:

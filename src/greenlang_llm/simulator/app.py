@@ -231,12 +231,7 @@ class SimulatorApp:
 
     @staticmethod
     def _anthropic_body(reply: Reply, id: str, model: str) -> dict[str, Any]:
-        if reply.content is None:
-            return wa.render_response(
-                id=id, model=model, text=reply.text, finish_reason=reply.finish_reason,
-                usage=reply.usage, stop_sequence=reply.stop_sequence,
-            )
-        return wa.render_response(  # type: ignore[call-arg,unused-ignore]
+        return wa.render_response(
             id=id, model=model, text=reply.text, finish_reason=reply.finish_reason,
             usage=reply.usage, stop_sequence=reply.stop_sequence, content=reply.content,
         )
@@ -250,7 +245,7 @@ class SimulatorApp:
             )
         body: dict[str, Any] = {}
         for i, choice in enumerate((reply, *reply.choices)):
-            rendered = wo.render_response(  # type: ignore[call-arg,unused-ignore]
+            rendered = wo.render_response(
                 id=id, model=model, text=choice.text, finish_reason=choice.finish_reason,
                 usage=reply.usage, created=created, content=choice.content, logprobs=choice.logprobs,
             )
@@ -273,7 +268,7 @@ class SimulatorApp:
             if reply.content is None:
                 frames = [aw.delta(p) for p in reply.pieces]
             else:
-                frames = [aw.deltas(group) for group in stream_deltas(reply)]  # type: ignore[attr-defined,unused-ignore]
+                frames = [aw.deltas(group) for group in stream_deltas(reply)]
             tail = aw.finish(reply.finish_reason, reply.usage, reply.stop_sequence)
             error = aw.error(529, "Overloaded")
             invalid = b'event: content_block_delta\ndata: {"type":"content_block_delta","delta":{\n\n'
@@ -284,7 +279,7 @@ class SimulatorApp:
             if reply.plain:
                 frames = [ow.delta(p) for p in reply.pieces]
             else:
-                frames = [ow.deltas(group) for group in stream_deltas(reply)]  # type: ignore[attr-defined,unused-ignore]
+                frames = [ow.deltas(group) for group in stream_deltas(reply)]
                 if reply.choices:
                     head, frames = _other_choices(reply, f"chatcmpl-sim{rid[7:]}", model, created, head,
                                                   frames)
@@ -425,7 +420,7 @@ def _other_choices(
         writer = wo.StreamWriter(id, model, created, False)
         head += _reindexed(writer.start(), i)
         columns.append([
-            _reindexed(writer.deltas(group), i)  # type: ignore[attr-defined,unused-ignore]
+            _reindexed(writer.deltas(group), i)
             for group in stream_deltas(choice)
         ])
         finishes.append(_reindexed(writer.finish(choice.finish_reason, choice.usage)[: -len(wo.DONE)], i))

@@ -168,22 +168,26 @@ def count_input_tokens(request: GenerationRequest) -> int:
         total += 4 + count_text_tokens(request.system)
     for message in request.to_messages():
         content = message["content"]
-        total += 4 + count_text_tokens(message_text(content))
-        if type(content) is list:
-            total += _blocks_tokens(content)
+        if type(content) is str:
+            total += 4 + len(_TOKEN_RE.findall(content))
+        else:
+            total += 4 + count_text_tokens(message_text(content))
+            if isinstance(content, list):
+                total += _blocks_tokens(content)
     if request.tools:
         for tool in request.tools:
             total += TOOL_TOKENS + count_text_tokens(orjson.dumps(tool).decode())
     return total
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reply:
     """One answer. ``pieces`` are its text's stream deltas; ``content`` the whole answer as
     neutral blocks when it holds more than text (thinking, tool calls), else None.
 
     ``choices`` holds OpenAI's choices 1..n-1 (each a Reply of its own, usage of its own);
-    then ``usage`` is the total over all choices. ``logprobs`` is OpenAI's choice object."""
+    then ``usage`` is the total over all choices. ``logprobs`` is OpenAI's choice object.
+    (Not frozen: a frozen dataclass's ``__init__`` costs a call per field on the hot path.)"""
 
     pieces: list[str]
     finish_reason: str
@@ -217,7 +221,9 @@ def _words_of(digest: bytes, n: int) -> list[str]:
 
 
 def _words(request: GenerationRequest, model: str, n: int) -> list[str]:
-    return _words_of(_digest(request, model), n)
+    key = orjson.dumps([model, request.system, request.to_messages()], option=orjson.OPT_SORT_KEYS)
+    digest = hashlib.blake2b(key, digest_size=32).digest()
+    return [VOCAB[(digest[i % 32] + 7 * (i // 32)) % 64] for i in range(n)]
 
 
 def _continuation(
@@ -266,11 +272,11 @@ def make_reply(
 ) -> Reply:
     """The documented reply to ``request`` (see the module docstring); ``api`` picks the
     tool-call id prefix, whether thinking is shown, and OpenAI's ``n`` / ``logprobs``."""
-    input_tokens = count_input_tokens(request) + behaviour.cache_read_tokens + behaviour.cache_write_tokens
     if request.rich:
         messages = request.to_messages()
         if messages[-1]["role"] != "assistant":
-            return _rich_reply(request, model, behaviour, api, messages, input_tokens)
+            return _rich_reply(request, model, behaviour, api, messages, input_tokens=(
+                count_input_tokens(request) + behaviour.cache_read_tokens + behaviour.cache_write_tokens))
     n = min(request.max_tokens, behaviour.reply_tokens)
     finish = "length" if request.max_tokens < behaviour.reply_tokens else "stop"
     continued = _continuation(request, model, behaviour)
@@ -279,12 +285,23 @@ def make_reply(
         finish = "length" if done + request.max_tokens < behaviour.reply_tokens else "stop"
     else:
         words = _words(request, model, n)
-    words, finish, stop_sequence = _cut_at_stop(words, request.stop, finish)
+    stop_sequence = None
+    if request.stop:
+        words, finish, stop_sequence = _cut_at_stop(words, request.stop, finish)
     if continued is not None:  # every continued word follows the prefill's last word: each has its space
         pieces = [" " + w for w in words]
     else:
         pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
-    return Reply(pieces, finish, _usage(input_tokens, len(words), behaviour), stop_sequence)
+    read, write = behaviour.cache_read_tokens, behaviour.cache_write_tokens
+    input_tokens = count_input_tokens(request) + read + write
+    usage = TokenUsage(
+        input_tokens=input_tokens,
+        output_tokens=len(words),
+        total_tokens=input_tokens + len(words),
+        cache_read_tokens=read,
+        cache_write_tokens=write,
+    )
+    return Reply(pieces, finish, usage, stop_sequence)
 
 
 # ---------------------------------------------------------------- beyond text
