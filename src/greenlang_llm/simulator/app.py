@@ -33,6 +33,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .._errors import InvalidRequestError
+from .._types import GenerationRequest
 from ..wire import anthropic as wa
 from ..wire import openai as wo
 from ..wire._common import RequestFieldError
@@ -185,7 +186,7 @@ class SimulatorApp:
             gen, options = api.parse(raw)
         except (orjson.JSONDecodeError, InvalidRequestError) as exc:
             return self._answered(self._bad_request(api, exc, rid))
-        if gen.rich:
+        if gen.rich and _has_blocks(gen):
             unpaired = tool_id_error(api.name, raw)
             if unpaired is not None:
                 return self._answered(api.error(400, unpaired[0], rid, param=unpaired[1]))
@@ -394,6 +395,11 @@ class SimulatorApp:
                 return json_response({"error": "body must be a JSON object like {\"seed\": 1}"}, 400)
         self.reset(seed if isinstance(seed, int) else None)
         return json_response({"reset": True})
+
+
+def _has_blocks(request: GenerationRequest) -> bool:
+    """Some message holds content blocks (only then can tool calls and results pair up wrongly)."""
+    return any(type(m["content"]) is not str for m in request.messages or ())
 
 
 def _reindexed(frames: bytes, index: int) -> bytes:

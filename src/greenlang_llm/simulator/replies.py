@@ -272,7 +272,7 @@ def make_reply(
 ) -> Reply:
     """The documented reply to ``request`` (see the module docstring); ``api`` picks the
     tool-call id prefix, whether thinking is shown, and OpenAI's ``n`` / ``logprobs``."""
-    if request.rich:
+    if request.rich and _beyond_text(request):
         messages = request.to_messages()
         if messages[-1]["role"] != "assistant":
             return _rich_reply(request, model, behaviour, api, messages, input_tokens=(
@@ -305,6 +305,18 @@ def make_reply(
 
 
 # ---------------------------------------------------------------- beyond text
+
+
+def _beyond_text(request: GenerationRequest) -> bool:
+    """The request asks for something the text rules do not cover (a ``rich`` request may
+    only carry hints, or its API's origin body)."""
+    if (
+        request.tools or request.response_format is not None or request.reasoning
+        or request.logprobs or (request.n is not None and request.n > 1)
+    ):
+        return True
+    messages = request.messages
+    return bool(messages) and type(messages[-1]["content"]) is list and request.prompt is None  # type: ignore[index]
 
 
 def _reasons(request: GenerationRequest) -> bool:
