@@ -73,7 +73,7 @@ async def test_a_tool_call_stream_cut_inside_its_arguments(
     function = opening["function"]
     assert (opening["index"], function["name"], function["arguments"]) == (0, "get_time", "")
     assert opening["id"].startswith("call_sim")
-    assert piece["function"]["arguments"] == '{"tz":"'[: len(piece["function"]["arguments"])]
+    assert piece["function"]["arguments"].startswith('{"tz":')  # the first half of the arguments
     assert len(got) == 3  # no finish chunk, no [DONE]
     assert simulator.stats.streams["cut"] == 1
 
