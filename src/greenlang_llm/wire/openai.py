@@ -179,6 +179,7 @@ _REQUEST_KEYS = frozenset(
     }
 )
 """The fields of a plain-text request: a body with no others is parsed without an origin."""
+_PLAIN_STREAM_OPTIONS = frozenset({"include_usage"})
 
 _OPENAI_TOOL_TYPES = frozenset({"function", "custom"})
 """Tool kinds Chat Completions knows (a library user may pass them as the API spells them)."""
@@ -198,18 +199,26 @@ def usage_from_wire(raw: Mapping[str, Any] | None) -> TokenUsage:
     """OpenAI usage → ours; ``cached_tokens`` (and 3.x ``cache_write_tokens``) are subsets (rule 10),
     ``completion_tokens_details.reasoning_tokens`` a part of the completion tokens."""
     raw = raw or {}
+    # inline checks for what orjson gives (``type(x) is int`` also keeps bools out), ``count``
+    # for anything else: this runs once per reply
+    prompt = raw.get("prompt_tokens")
+    if type(prompt) is not int or prompt < 0:
+        prompt = count(prompt)
+    output = raw.get("completion_tokens")
+    if type(output) is not int or output < 0:
+        output = count(output)
     details = raw.get("prompt_tokens_details")
-    details = details if type(details) is dict or isinstance(details, Mapping) else {}
-    prompt = count(raw.get("prompt_tokens"))
-    read = min(count(details.get("cached_tokens")), prompt)
-    write = min(count(details.get("cache_write_tokens")), prompt - read)
+    read = write = 0
+    if type(details) is dict or (details is not None and isinstance(details, Mapping)):
+        read = min(count(details.get("cached_tokens")), prompt)
+        written = details.get("cache_write_tokens")
+        write = min(count(written), prompt - read) if written is not None else 0
     done = raw.get("completion_tokens_details")
-    reasoning = (
-        count(done.get("reasoning_tokens"))
-        if done is not None and (type(done) is dict or isinstance(done, Mapping))
-        else 0
-    )
-    return counted_usage(prompt, count(raw.get("completion_tokens")), read, write, reasoning)
+    reasoning = 0
+    if type(done) is dict or (done is not None and isinstance(done, Mapping)):
+        thought = done.get("reasoning_tokens")
+        reasoning = thought if type(thought) is int and thought >= 0 else count(thought)
+    return counted_usage(prompt, output, read, write, reasoning)
 
 
 def usage_to_wire(u: TokenUsage) -> dict[str, Any]:
@@ -661,7 +670,8 @@ def parse_response(body: Mapping[str, Any], request: GenerationRequest | None = 
     content: list[Block] | None = None
     refusal: str | None = None
     if type(message) is dict or isinstance(message, Mapping):
-        text = message_text(message.get("content"))
+        said = message.get("content")
+        text = said if type(said) is str else message_text(said)
         calls = message.get("tool_calls")
         if calls or "reasoning_content" in message or "reasoning" in message:
             thinking = _reasoning_text(message)
@@ -669,10 +679,12 @@ def parse_response(body: Mapping[str, Any], request: GenerationRequest | None = 
             if thinking or blocks:
                 content = _answer(thinking, text, blocks)
         said = message.get("refusal")
-        if type(said) is str and said:
+        if said and type(said) is str:
             refusal = said
     reason = choice.get("finish_reason")
-    finish = TO_NEUTRAL.get(reason, reason) if isinstance(reason, str) else None
+    if type(reason) is not str:
+        reason = None
+    finish = None if reason is None else TO_NEUTRAL.get(reason, reason)
     if refusal is not None and finish == "stop":
         finish = "content_filter"
     raw_usage = body.get("usage")
@@ -684,7 +696,7 @@ def parse_response(body: Mapping[str, Any], request: GenerationRequest | None = 
         else None,
         id=str(body.get("id") or ""),
         model=str(body.get("model") or ""),
-        native_finish_reason=reason if isinstance(reason, str) else None,
+        native_finish_reason=reason,
         content=content,
         refusal=refusal,
         logprobs=choice.get("logprobs"),
@@ -809,9 +821,12 @@ class StreamParser:
         if usage is not None and (type(usage) is dict or isinstance(usage, Mapping)):
             self._usage = usage
         meta = None if self._meta else self._meta_delta(data)
-        choice = _first_choice(data)
-        if not choice:
-            return None if meta is None else [meta]  # the usage chunk, or a chunk for another choice
+        choices = data.get("choices")
+        choice = choices[0] if type(choices) is list and choices else None
+        if type(choice) is not dict or choice.get("index", 0) != 0:
+            choice = _first_choice(data)
+            if not choice:
+                return None if meta is None else [meta]  # the usage chunk, or a chunk for another choice
         if choice.get("finish_reason"):
             self.native_finish_reason = str(choice["finish_reason"])
         delta = choice.get("delta")
@@ -1306,10 +1321,10 @@ def parse_request(body: Any) -> tuple[GenerationRequest, RequestOptions]:
         if not isinstance(options, Mapping):
             raise RequestFieldError("stream_options: must be an object", "stream_options")
         include_usage = optional_bool(options, "include_usage")
-        plain = plain and all(k == "include_usage" for k in options)
+        plain = plain and _PLAIN_STREAM_OPTIONS.issuperset(options)
     temperature = optional_temperature(body, 2.0)
     stop = stop_list("stop", body.get("stop"), _MAX_STOP)
-    if plain and all(k in _REQUEST_KEYS for k in body):
+    if plain and _REQUEST_KEYS.issuperset(body):
         request = GenerationRequest(
             messages=messages, system=system, temperature=temperature, stop=stop, **kwargs)
         return request, RequestOptions(model=model, stream=stream, include_usage=include_usage)
@@ -1493,18 +1508,22 @@ class StreamWriter:
         )
         self._head = b"data: " + head[:-1] + b',"choices":'
 
-    def _chunk(self, delta: bytes, finish: str | None = None, logprobs: bytes = b"null") -> bytes:
+    def _chunk(self, delta: bytes, finish: str | None = None) -> bytes:
         reason = b"null" if finish is None else orjson.dumps(finish)
         return (
             self._head
             + b'[{"index":0,"delta":'
             + delta
-            + b',"logprobs":'
-            + logprobs
-            + b',"finish_reason":'
+            + b',"logprobs":null,"finish_reason":'
             + reason
             + b"}]"
             + self._tail
+        )
+
+    def _logprobs_chunk(self, delta: bytes, logprobs: bytes) -> bytes:
+        return (
+            self._head + b'[{"index":0,"delta":' + delta + b',"logprobs":' + logprobs
+            + b',"finish_reason":null}]' + self._tail
         )
 
     def start(self) -> bytes:
@@ -1535,13 +1554,13 @@ class StreamWriter:
             if kind == "logprobs":
                 logprobs = orjson.dumps(item.value)
                 if pending is not None and attachable:
-                    out.append(self._chunk(pending, None, logprobs))
+                    out.append(self._logprobs_chunk(pending, logprobs))
                     pending = None
                 else:
                     if pending is not None:
                         out.append(self._chunk(pending))
                         pending = None
-                    out.append(self._chunk(b"{}", None, logprobs))
+                    out.append(self._logprobs_chunk(b"{}", logprobs))
                 continue
             if pending is not None:
                 out.append(self._chunk(pending))
