@@ -881,3 +881,93 @@ def test_openai_to_neutral_to_openai_keeps_the_neutral_fields() -> None:
     ):
         assert getattr(again, name) == getattr(request, name), name
     assert translated["messages"][2:] == body["messages"][2:]  # the tool turn as it came
+
+
+def test_anthropic_hints_in_the_unknown_fields_are_dropped_not_refused() -> None:
+    request = anthropic(
+        {"service_tier": "auto", "cache_control": {"type": "ephemeral"}, "container": "c"},
+        ("service_tier", "cache_control", "container"),
+    )
+    assert wire.fit(request) == Fit(("service_tier", "cache_control"), ("container",))
+
+
+def test_an_anthropic_callers_body_parsed_by_its_wire_module_is_served_by_openai() -> None:
+    from greenlang_llm.wire import anthropic as wire_anthropic
+
+    body = {
+        "model": "claude-sonnet-4-6",
+        "max_tokens": 5000,
+        "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "Weather?"},
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "Need the tool.", "signature": "sig"},
+                    {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": "18C"},
+                    {"type": "text", "text": "And?"},
+                ],
+            },
+        ],
+        "tools": [{"name": "get_weather", "description": "W", "input_schema": WEATHER}],
+        "tool_choice": {"type": "any", "disable_parallel_tool_use": True},
+        "thinking": {"type": "enabled", "budget_tokens": 2048},
+        "metadata": {"user_id": "u-9"},
+        "service_tier": "auto",
+        "inference_geo": "us",
+        "top_k": 5,
+        "stop_sequences": ["END"],
+    }
+    request, _ = wire_anthropic.parse_request(body)
+    assert set(wire.fit(request).dropped) == {
+        "top_k",
+        "thinking",
+        "cache_control",
+        "service_tier",
+        "inference_geo",
+    }
+    assert wire.fit(request).refused == ()
+    sent = build(request, stream=True)
+    assert sent["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Weather?"},
+                {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "toolu_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+                },
+            ],
+        },
+        {"role": "tool", "tool_call_id": "toolu_1", "content": "18C"},
+        {"role": "user", "content": [{"type": "text", "text": "And?"}]},
+    ]
+    assert sent["tools"] == [
+        {"type": "function", "function": {"name": "get_weather", "description": "W", "parameters": WEATHER}}
+    ]
+    assert (sent["tool_choice"], sent["parallel_tool_calls"]) == ("required", False)
+    assert (sent["reasoning_effort"], sent["user"], sent["stop"]) == ("medium", "u-9", ["END"])
+    assert sent["max_completion_tokens"] == 5000
+    for absent in ("top_k", "service_tier", "inference_geo", "metadata", "thinking", "system"):
+        assert absent not in sent

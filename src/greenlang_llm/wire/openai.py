@@ -186,8 +186,9 @@ _OPENAI_TOOL_TYPES = frozenset({"function", "custom"})
 _OPENAI_PARTS = frozenset({"input_audio", "file", "refusal"})
 """OpenAI content parts with no neutral block (audio, an uploaded ``file_id``, an assistant's
 refusal): forwarded as they are from a library request, refused from another API's caller."""
-_ANTHROPIC_HINTS = ("inference_geo",)
-"""Anthropic request fields an OpenAI provider drops (``service_tier`` is neutral)."""
+_ANTHROPIC_HINTS = ("inference_geo", "service_tier")
+"""Anthropic request fields an OpenAI provider drops, looked up in the caller's body (besides
+``wire.anthropic.HINT_FIELDS`` among the unknown ones)."""
 _THINKING = frozenset({"thinking", "redacted_thinking"})
 _MAX_STOP = 4
 
@@ -327,27 +328,24 @@ def fit(request: GenerationRequest) -> Fit:
             dropped.append("cache_control")
     _fit_messages(request, foreign, dropped, refused)
     if origin is not None:
-        body = origin.body
+        hints: frozenset[str] = frozenset()
         if anthropic:
-            system = body.get("system")
+            from . import anthropic as wire_anthropic  # lazily: each wire module reads the other's tables
+
+            hints = wire_anthropic.HINT_FIELDS
+            system = origin.body.get("system")
             if isinstance(system, list) and any(
                 isinstance(b, Mapping) and "cache_control" in b for b in system
-            ) and "cache_control" not in dropped:
+            ):
                 dropped.append("cache_control")
-            for name in _ANTHROPIC_HINTS:
-                if body.get(name) is not None:
+            for name in _ANTHROPIC_HINTS:  # whether or not they are in ``unknown``
+                if origin.body.get(name) is not None:
                     dropped.append(name)
         for name in origin.unknown:
-            if anthropic and (name in _ANTHROPIC_HINTS or name == "service_tier"):
-                continue  # counted above
-            if anthropic and name == "cache_control":  # the automatic prompt-cache marker
-                if "cache_control" not in dropped:
-                    dropped.append("cache_control")
-                continue
-            refused.append(name)
+            (dropped if name in hints else refused).append(name)
     if not dropped and not refused:
         return FITS
-    return Fit.of(request, dropped, refused)
+    return Fit.of(request, list(dict.fromkeys(dropped)), list(dict.fromkeys(refused)))
 
 
 def _fit_messages(request: GenerationRequest, foreign: bool, dropped: list[str], refused: list[str]) -> None:
