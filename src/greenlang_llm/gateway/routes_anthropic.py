@@ -46,6 +46,7 @@ class AnthropicDialect:
                 finish_reason=response.finish_reason,
                 usage=response.usage,
                 content=response.content,
+                refusal=response.refusal,
             )
         )
 
