@@ -183,9 +183,10 @@ _PLAIN_STREAM_OPTIONS = frozenset({"include_usage"})
 
 _OPENAI_TOOL_TYPES = frozenset({"function", "custom"})
 """Tool kinds Chat Completions knows (a library user may pass them as the API spells them)."""
-_OPENAI_PARTS = frozenset({"input_audio", "file", "refusal"})
-"""OpenAI content parts with no neutral block (audio, an uploaded ``file_id``, an assistant's
-refusal): forwarded as they are from a library request, refused from another API's caller."""
+_OPENAI_USER_PARTS = frozenset({"input_audio", "file"})
+"""OpenAI user content parts with no neutral block (audio, an uploaded ``file_id``; an assistant's
+``refusal`` part likewise): forwarded as they are from a library request, refused from another
+API's caller."""
 _ANTHROPIC_HINTS = ("inference_geo", "service_tier")
 """Anthropic request fields an OpenAI provider drops, looked up in the caller's body (besides
 ``wire.anthropic.HINT_FIELDS`` among the unknown ones)."""
@@ -324,7 +325,7 @@ def fit(request: GenerationRequest) -> Fit:
         kind = tool.get("type")
         if kind is not None and (foreign or kind not in _OPENAI_TOOL_TYPES):
             refused.append(f"tools[{i}]: {kind}")
-        elif "cache_control" in tool and "cache_control" not in dropped:
+        elif "cache_control" in tool:
             dropped.append("cache_control")
     _fit_messages(request, foreign, dropped, refused)
     if origin is not None:
@@ -349,7 +350,8 @@ def fit(request: GenerationRequest) -> Fit:
 
 
 def _fit_messages(request: GenerationRequest, foreign: bool, dropped: list[str], refused: list[str]) -> None:
-    """The messages' blocks an OpenAI provider cannot send as they are (see :func:`fit`)."""
+    """The messages' blocks an OpenAI provider cannot send as they are (see :func:`fit`; names may
+    repeat here, ``fit`` keeps the first of each)."""
     for i, message in enumerate(request.to_messages()):
         content = message.get("content")
         if type(content) is str or not isinstance(content, list):
@@ -357,13 +359,12 @@ def _fit_messages(request: GenerationRequest, foreign: bool, dropped: list[str],
         role = message.get("role")
         for j, block in enumerate(content):
             kind = block.get("type")
-            if "cache_control" in block and "cache_control" not in dropped:
+            if "cache_control" in block:
                 dropped.append("cache_control")
             if kind == "text":
                 continue
             if kind in _THINKING:
-                if "thinking" not in dropped:
-                    dropped.append("thinking")
+                dropped.append("thinking")
                 continue
             where = f"messages[{i}].content[{j}]"
             if role == "assistant":
@@ -377,7 +378,7 @@ def _fit_messages(request: GenerationRequest, foreign: bool, dropped: list[str],
                 if kind == "tool_result":
                     _fit_tool_result(block, where, dropped, refused)
                     continue
-                if kind in _OPENAI_PARTS and kind != "refusal" and not foreign:
+                if kind in _OPENAI_USER_PARTS and not foreign:
                     continue
             refused.append(f"{where}: {kind}")
 
@@ -388,7 +389,7 @@ def _fit_tool_result(block: Block, where: str, dropped: list[str], refused: list
         return
     for k, part in enumerate(inner):
         kind = part.get("type") if isinstance(part, Mapping) else None
-        if isinstance(part, Mapping) and "cache_control" in part and "cache_control" not in dropped:
+        if isinstance(part, Mapping) and "cache_control" in part:
             dropped.append("cache_control")
         if kind != "text":
             refused.append(f"{where}.content[{k}]: {kind}")
