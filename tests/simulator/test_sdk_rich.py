@@ -313,3 +313,27 @@ async def test_sync_clients_get_tool_calls_too(simulator: Simulator) -> None:
     a_id, o_id = await asyncio.to_thread(run)
     head = digest(ASK, "m").hex()[:16]
     assert (a_id, o_id) == (f"toolu_sim{head}0", f"call_sim{head}0")
+
+
+async def test_images_and_tools_count_toward_input_tokens_and_count_tokens_agrees(
+    simulator: Simulator,
+) -> None:
+    client, model = a_client(simulator), "claude-sonnet-4-6"
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "aGk="}}
+    with_image: list[Any] = [{"role": "user", "content": [{"type": "text", "text": "look"}, image]}]
+    text_only: list[Any] = [{"role": "user", "content": [{"type": "text", "text": "look"}]}]
+    counted = await client.messages.count_tokens(model=model, messages=with_image, tools=A_TOOLS)
+    message = await client.messages.create(
+        model=model, max_tokens=10, messages=with_image, tools=A_TOOLS, tool_choice={"type": "none"})
+    assert counted.input_tokens == message.usage.input_tokens
+    plain = await client.messages.create(model=model, max_tokens=10, messages=text_only)
+    assert plain.usage.input_tokens == 3 + 4 + 1
+    no_tools = await client.messages.create(model=model, max_tokens=10, messages=with_image)
+    assert no_tools.usage.input_tokens == plain.usage.input_tokens + 85
+    assert message.usage.input_tokens > no_tools.usage.input_tokens + 2 * 10
+    url = {"url": "data:image/png;base64,aGk="}
+    parts = [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": url}]
+    o_messages: list[Any] = [{"role": "user", "content": parts}]
+    completion = await o_client(simulator).chat.completions.create(model=model, messages=o_messages)
+    assert completion.usage is not None
+    assert completion.usage.prompt_tokens == 3 + 4 + 1 + 85
