@@ -31,8 +31,12 @@ Tests assert exact token counts, so nothing here is random:
 - input tokens = the count above + ``cache_read_tokens`` + ``cache_write_tokens`` of
   the model (a simulated cached prefix), which are reported as cache reads/writes.
 
-Beyond text (requests with ``request.rich``; the plain path above is untouched). ``api``
-is ``anthropic`` or ``openai``; ``d`` is the digest above.
+Beyond text: requests with tools, a ``response_format``, ``reasoning``, ``logprobs``,
+``n > 1``, or a last turn made of content blocks, whose last message is a user turn (the
+plain path above, and its speed, are untouched for the rest; a text-only answer comes out
+the same on both paths). ``api`` is ``anthropic`` or ``openai``; ``d`` is the digest above.
+A continuation after a thinking block is a prefill: text only, as above (the prefill's
+thinking block is not text, so it does not disturb the match).
 
 - **Tool calls**: when the request has function tools (tools without a ``type``), its
   ``tool_choice`` is not ``"none"`` and the last user turn holds no ``tool_result`` block,
