@@ -151,6 +151,7 @@ class ThreadStack:
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
         self._error: BaseException | None = None
+        self._before: dict[str, dict[str, Any]] = {}
         self._thread = threading.Thread(target=self._run, name="fields-stack", daemon=True)
 
     # lifecycle
@@ -221,6 +222,7 @@ class ThreadStack:
         self.sim.app.request_log.clear()
         self.sim.faults.set_rules([])
         self.scripted.seen.clear()
+        self._before = {name: self.router_metrics(name) for name in self.service.targets}
 
     def upstream(self) -> list[dict[str, Any]]:
         """The simulator's request log since the last reset, oldest first."""
@@ -253,6 +255,17 @@ class ThreadStack:
         """The route's per-provider router metrics (attempts, failures, breaker state)."""
         metrics: dict[str, Any] = self.service.targets[route].router.get_metrics()["providers"]
         return metrics
+
+    def calls_since_reset(self, route: str) -> dict[str, tuple[int, int]]:
+        """Per provider of ``route``: (attempts, failures) since the last :meth:`reset`."""
+        now, before = self.router_metrics(route), self._before.get(route, {})
+        return {
+            name: (
+                m["total_requests"] - before.get(name, {}).get("total_requests", 0),
+                m["failed_requests"] - before.get(name, {}).get("failed_requests", 0),
+            )
+            for name, m in now.items()
+        }
 
 
 async def _awaited(make: Callable[[], Awaitable[T]]) -> T:
