@@ -73,7 +73,8 @@ ROUTES: list[dict[str, Any]] = [
     {"name": "to_claude", "strategy": "priority", "providers": ["claude"]},
     {"name": "to_gpt", "strategy": "priority", "providers": ["gpt"]},
     {"name": "claude_then_gpt", "strategy": "priority", "providers": ["claude", "gpt"]},
-    {"name": "gpt_then_claude", "strategy": "priority", "providers": ["gpt", "claude"]},
+    # (the priority strategy orders by each provider's priority: gpt_lead 1 before claude_tail 3)
+    {"name": "gpt_then_claude", "strategy": "priority", "providers": ["gpt_lead", "claude_tail"]},
     {"name": "strict_claude", "strategy": "priority", "providers": ["claude"], "drop_params": False},
     {"name": "strict_gpt", "strategy": "priority", "providers": ["gpt"], "drop_params": False},
     {"name": "to_fixed_gpt", "strategy": "priority", "providers": ["fixed_gpt"]},
@@ -141,8 +142,13 @@ def anthropic_sse(*events: dict[str, Any]) -> bytes:
 class ThreadStack:
     """Simulator + scripted upstream + gateway serving from a private loop in a daemon thread."""
 
-    def __init__(self, **changes: Any) -> None:
+    def __init__(
+        self, configure: Callable[[dict[str, Any], Simulator], None] | None = None, **changes: Any
+    ) -> None:
+        """``changes`` replace top-level config tables; ``configure(data, sim)`` may edit the config
+        last (providers pointing at ``sim``...)."""
         self.changes = changes
+        self.configure = configure
         self.url = ""
         self.sim: Simulator
         self.service: GatewayService
@@ -183,6 +189,10 @@ class ThreadStack:
             self.sim = sim
             data = sim_config_dict(sim.anthropic_base_url, sim.openai_base_url)
             data["providers"] += [
+                {"name": "gpt_lead", "type": "openai", "model_id": GPT, "priority": 1, "max_retries": 0,
+                 "base_url": sim.openai_base_url, "api_key_env": "SIM_KEY"},
+                {"name": "claude_tail", "type": "anthropic", "model_id": CLAUDE, "priority": 3,
+                 "max_retries": 0, "base_url": sim.anthropic_base_url, "api_key_env": "SIM_KEY"},
                 {
                     "name": "fixed_gpt",
                     "type": "openai",
@@ -204,6 +214,8 @@ class ThreadStack:
             ]
             data["routes"] = [dict(r) for r in ROUTES]
             data.update(self.changes)
+            if self.configure is not None:
+                self.configure(data, sim)
             app, self.service = make_app(data, providers={}, env=SIM_ENV)
             async with serve(app) as url:
                 self.url = url

@@ -449,13 +449,13 @@ async def test_anthropic_caller_server_tool_skips_gpt_and_claude_serves(
     )
     assert got.status == 200, got.body
     assert got.error is None
-    assert got.headers["x-greenlang-provider"] == "claude"
+    assert got.headers["x-greenlang-provider"] == "claude_tail"
     [entry] = st.upstream()
     assert entry["path"] == "/v1/messages"
     assert entry["body"]["tools"] == [server_tool]
     assert entry["body"]["container"] == "container_abc"
-    assert st.calls_since_reset("gpt_then_claude") == {"gpt": (0, 0), "claude": (1, 0)}
-    assert st.router_metrics("gpt_then_claude")["gpt"]["circuit_breaker_state"] == "closed"
+    assert st.calls_since_reset("gpt_then_claude") == {"gpt_lead": (0, 0), "claude_tail": (1, 0)}
+    assert st.router_metrics("gpt_then_claude")["gpt_lead"]["circuit_breaker_state"] == "closed"
 
 
 async def test_many_skips_never_open_a_breaker(st: ThreadStack) -> None:
