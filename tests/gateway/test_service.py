@@ -60,7 +60,8 @@ def test_byte_bound_is_at_least_the_token_count() -> None:
         assert bound is not None
         for model in ("gpt-4o-mini", "gpt-4", "claude-3-5-haiku-20241022", "claude-sonnet-4-6"):
             assert bound >= count_request_tokens(request, model), model
-    image = GenerationRequest(messages=[{"role": "user", "content": [{"type": "image", "source": {}}]}])
+    image = GenerationRequest(messages=[{"role": "user", "content": [
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}]}])
     assert prompt_byte_bound(image) is None
 
 
