@@ -1038,3 +1038,90 @@ async def test_an_anthropic_refusal_reaches_an_openai_caller_as_refusal_and_cont
     # what Claude said is the content; its stop_details explanation is the refusal (wire.anthropic)
     assert choice.message.content == "I won't."
     assert choice.message.refusal == "This is not allowed."
+
+
+# ------------------------------------------------ reasoning text of an OpenAI-compatible upstream
+
+
+GPT_REASONING: dict[str, Any] = {
+    "id": "chatcmpl-up",
+    "object": "chat.completion",
+    "created": 1,
+    "model": FIXED_GPT,
+    "choices": [
+        {
+            "index": 0,
+            "finish_reason": "stop",
+            "logprobs": None,
+            "message": {
+                "role": "assistant",
+                "reasoning_content": "First I think.",
+                "content": "Then I answer.",
+            },
+        }
+    ],
+    "usage": {
+        "prompt_tokens": 9,
+        "completion_tokens": 7,
+        "total_tokens": 16,
+        "completion_tokens_details": {"reasoning_tokens": 4},
+    },
+}
+GPT_REASONING_STREAM = openai_sse(
+    *(
+        {
+            "id": "chatcmpl-up",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": FIXED_GPT,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        for delta, finish in [
+            ({"role": "assistant", "content": ""}, None),
+            ({"reasoning_content": "First "}, None),
+            ({"reasoning_content": "I think."}, None),
+            ({"content": "Then "}, None),
+            ({"content": "I answer."}, None),
+            ({}, "stop"),
+        ]
+    ),
+    {
+        "id": "chatcmpl-up",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": FIXED_GPT,
+        "choices": [],
+        "usage": {
+            "prompt_tokens": 9,
+            "completion_tokens": 7,
+            "total_tokens": 16,
+            "completion_tokens_details": {"reasoning_tokens": 4},
+        },
+    },
+)
+
+
+@pytest.mark.parametrize(("kind", "stream"), MODES, ids=mode_id)
+async def test_openai_reasoning_content_reaches_an_anthropic_caller_as_a_thinking_block(
+    st: ThreadStack, kind: str, stream: bool
+) -> None:
+    st.scripted.plain["/v1/chat/completions"] = GPT_REASONING
+    st.scripted.stream["/v1/chat/completions"] = GPT_REASONING_STREAM
+    got = await call_anthropic(
+        st.url,
+        kind,
+        stream,
+        model="to_fixed_gpt",
+        max_tokens=3000,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=[{"role": "user", "content": "Think"}],
+    )
+    assert got.status == 200
+    assert got.error is None
+    assert [
+        (b.type, getattr(b, "thinking", None) or getattr(b, "text", None)) for b in got.message.content
+    ] == [("thinking", "First I think."), ("text", "Then I answer.")]
+    assert got.message.stop_reason == "end_turn"
+    assert got.message.usage.output_tokens == 7
+    assert got.message.usage.output_tokens_details.thinking_tokens == 4
+    assert st.scripted.seen[0]["body"]["reasoning_effort"] == "low"
