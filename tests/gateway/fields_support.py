@@ -189,10 +189,24 @@ class ThreadStack:
             self.sim = sim
             data = sim_config_dict(sim.anthropic_base_url, sim.openai_base_url)
             data["providers"] += [
-                {"name": "gpt_lead", "type": "openai", "model_id": GPT, "priority": 1, "max_retries": 0,
-                 "base_url": sim.openai_base_url, "api_key_env": "SIM_KEY"},
-                {"name": "claude_tail", "type": "anthropic", "model_id": CLAUDE, "priority": 3,
-                 "max_retries": 0, "base_url": sim.anthropic_base_url, "api_key_env": "SIM_KEY"},
+                {
+                    "name": "gpt_lead",
+                    "type": "openai",
+                    "model_id": GPT,
+                    "priority": 1,
+                    "max_retries": 0,
+                    "base_url": sim.openai_base_url,
+                    "api_key_env": "SIM_KEY",
+                },
+                {
+                    "name": "claude_tail",
+                    "type": "anthropic",
+                    "model_id": CLAUDE,
+                    "priority": 3,
+                    "max_retries": 0,
+                    "base_url": sim.anthropic_base_url,
+                    "api_key_env": "SIM_KEY",
+                },
                 {
                     "name": "fixed_gpt",
                     "type": "openai",
