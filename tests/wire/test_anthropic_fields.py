@@ -879,3 +879,7 @@ def test_parse_request_names_the_bad_field(change: dict[str, Any], field: str) -
         wire.parse_request(body)
     assert str(info.value).startswith(field)
     assert getattr(info.value, "param", None) == field
+
+
+def test_the_openai_hint_fields_copy_is_the_openai_table() -> None:
+    assert wire._OPENAI_HINT_FIELDS == wire_openai.HINT_FIELDS

@@ -181,6 +181,8 @@ _REQUEST_KEYS = frozenset(
     }
 )
 """Top-level fields the neutral request covers; any other is in ``WireOrigin.unknown``."""
+_TEXT_KEYS = frozenset(
+    {"model", "messages", "max_tokens", "system", "temperature", "stop_sequences", "stream"})
 
 JSON_OBJECT_TOOL = "json_object"
 """The forced tool that carries ``response_format: json_object`` (its arguments are the answer)."""
@@ -195,6 +197,13 @@ _SOURCES: dict[str, tuple[str, ...]] = {"image": ("base64", "url"), "document": 
 _EFFORT_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 2048, "high": 4096, "xhigh": 8192, "max": 8192}
 _MIN_BUDGET = 1024
 _EFFORTS = ("low", "medium", "high", "xhigh", "max")
+_OPENAI_HINT_FIELDS = frozenset({
+    "seed", "presence_penalty", "frequency_penalty", "logit_bias", "service_tier", "store", "metadata",
+    "prompt_cache_key", "prompt_cache_retention", "safety_identifier", "verbosity", "prediction",
+})
+"""``wire.openai.HINT_FIELDS`` (docs/fields.md): an OpenAI caller's fields this API drops; every
+other unknown one is refused. A copy, because ``wire.openai`` imports this module (no import
+cycles); a test keeps the two equal."""
 _SAMPLING_HINTS = ("seed", "presence_penalty", "frequency_penalty", "logit_bias", "service_tier")
 
 
@@ -208,7 +217,7 @@ def usage_from_wire(raw: Mapping[str, Any] | None) -> TokenUsage:
     write = count(raw.get("cache_creation_input_tokens"))
     read = count(raw.get("cache_read_input_tokens"))
     details = raw.get("output_tokens_details")
-    thinking = count(details.get("thinking_tokens")) if isinstance(details, Mapping) else 0
+    thinking = count(details.get("thinking_tokens")) if type(details) is dict else 0
     return counted_usage(
         count(raw.get("input_tokens")) + write + read, count(raw.get("output_tokens")), read, write, thinking
     )
@@ -240,12 +249,6 @@ def error_type_for_status(status: int) -> str:
 
 
 # ---------------------------------------------------------------- client side: what fits
-
-
-def _openai_fields() -> tuple[frozenset[str], frozenset[str]]:
-    from . import openai as wire_openai  # lazily: each wire module reads the other's tables
-
-    return wire_openai.HINT_FIELDS, wire_openai.MEANING_FIELDS
 
 
 def _json_object(request: GenerationRequest) -> bool:
@@ -387,7 +390,7 @@ def fit(request: GenerationRequest) -> Fit:
             for j, block in enumerate(content):
                 _check_block(block, f"messages[{i}].content[{j}]", foreign, dropped, refused)
     if origin is not None:
-        hints, _meaning = _openai_fields() if origin.api == "openai" else (frozenset(), frozenset())
+        hints = _OPENAI_HINT_FIELDS if origin.api == "openai" else frozenset()
         for name in origin.unknown:
             (dropped if name in hints else refused).append(name)
         messages = origin.body.get("messages")
@@ -421,13 +424,13 @@ def build_request(request: GenerationRequest, model: str, *, stream: bool) -> di
     beyond text is translated per docs/fields.md (``fit`` says what is left out, and a refused
     field raises ``UnsupportedParamsError``).
     """
-    origin = request.origin
-    if origin is not None and origin.api == API:
-        body = dict(origin.body)
-        body["model"] = model
-        body["stream"] = stream
-        return body
     if request.rich:
+        origin = request.origin
+        if origin is not None and origin.api == API:
+            body = dict(origin.body)
+            body["model"] = model
+            body["stream"] = stream
+            return body
         return _translate(request, model, stream)
     system_parts = [request.system] if request.system else []
     messages: list[Message] = []
@@ -639,13 +642,16 @@ def _add_text(out: list[Block], text: str) -> None:
 
 
 def _json_text(value: Any) -> str:
-    return orjson.dumps(value if value is not None else {}).decode()
+    try:
+        return orjson.dumps(value if value is not None else {}).decode()
+    except orjson.JSONEncodeError:  # (an integer beyond 64 bits: not from a real API)
+        return "{}"
 
 
 def _answer(content: list[Any], json_mode: bool) -> tuple[str, list[Block] | None]:
     """An answer's content blocks → (text, neutral blocks or None when it is text only)."""
     for b in content:
-        if isinstance(b, Mapping) and b.get("type") != "text":
+        if type(b) is dict and b.get("type") != "text":
             break
     else:
         return message_text(content), None
@@ -671,8 +677,8 @@ def _answer(content: list[Any], json_mode: bool) -> tuple[str, list[Block] | Non
                     "type": "tool_call", "id": str(b.get("id") or ""), "name": str(b.get("name") or ""),
                     "arguments": _json_text(b.get("input")),
                 })
-        else:
-            out.append(dict(b))
+        elif isinstance(kind, str):
+            out.append(dict(b))  # the API's own block (server_tool_use...), as it came
     text = "".join(b["text"] for b in out if b["type"] == "text")
     if all(b["type"] == "text" for b in out):
         return text, None
@@ -709,7 +715,7 @@ def parse_response(body: Mapping[str, Any], request: GenerationRequest | None = 
         native_finish_reason=stop_reason if isinstance(stop_reason, str) else None,
         stop_sequence=stop_sequence if isinstance(stop_sequence, str) else None,
         content=blocks,
-        refusal=_refusal(stop_reason, body.get("stop_details")),
+        refusal=_refusal(stop_reason, body.get("stop_details")) if stop_reason == "refusal" else None,
     )
 
 
@@ -915,9 +921,11 @@ class StreamParser:
             if isinstance(given, dict) and given:
                 entry.pieces.append(_json_text(given))
                 out.append(Delta("tool_arguments", index, text=entry.pieces[0]))
-        else:
+        elif isinstance(kind, str):
             entry = _Open("native", index, position, dict(block))
             out = []
+        else:
+            return None  # a block without a type: nothing to keep
         self._open[index] = entry
         self._blocks.append(entry)  # type: ignore[union-attr]
         return out or None
@@ -1176,8 +1184,32 @@ def _field_error(exc: InvalidRequestError) -> RequestFieldError:
 def _neutral_request(body: Mapping[str, Any], max_tokens: int | None) -> tuple[GenerationRequest, list[str]]:
     """Every field of the Messages API's request into the neutral request; → (it, unknown fields)."""
     messages = _parse_messages(body.get("messages"))
-    unknown = [k for k in body if k not in _REQUEST_KEYS]
     fields: dict[str, Any] = {}
+    if max_tokens is not None:
+        fields["max_tokens"] = max_tokens
+        fields["temperature"] = optional_temperature(body, 1.0)
+        fields["stop"] = stop_list("stop_sequences", body.get("stop_sequences"), 8191)
+    if body.keys() <= _TEXT_KEYS:  # the text-only request: nothing more to read
+        unknown: list[str] = []
+    else:
+        unknown = _rich_fields(body, max_tokens, fields)
+    try:
+        request = GenerationRequest(
+            messages=messages,
+            system=_parse_system(body.get("system")),
+            origin=WireOrigin(API, body, tuple(unknown)),
+            **fields,
+        )
+    except RequestFieldError:
+        raise
+    except InvalidRequestError as exc:
+        raise _field_error(exc) from None
+    return request, unknown
+
+
+def _rich_fields(body: Mapping[str, Any], max_tokens: int | None, fields: dict[str, Any]) -> list[str]:
+    """The fields beyond text into ``fields``; → the top-level fields the table does not know."""
+    unknown = [k for k in body if k not in _REQUEST_KEYS]
     if body.get("tools") is not None:
         fields["tools"] = _parse_tools(body["tools"])
     if body.get("tool_choice") is not None:
@@ -1201,25 +1233,11 @@ def _neutral_request(body: Mapping[str, Any], max_tokens: int | None) -> tuple[G
         fields["user"] = user
         if metadata.keys() - {"user_id"}:
             unknown.append("metadata")
-    fields["top_p"] = _unit(body, "top_p")
+    if body.get("top_p") is not None:
+        fields["top_p"] = _unit(body, "top_p")
     if body.get("top_k") is not None:
         fields["top_k"] = positive_int("top_k", body["top_k"])
-    if max_tokens is not None:
-        fields["max_tokens"] = max_tokens
-        fields["temperature"] = optional_temperature(body, 1.0)
-        fields["stop"] = stop_list("stop_sequences", body.get("stop_sequences"), 8191)
-    try:
-        request = GenerationRequest(
-            messages=messages,
-            system=_parse_system(body.get("system")),
-            origin=WireOrigin(API, body, tuple(unknown)),
-            **fields,
-        )
-    except RequestFieldError:
-        raise
-    except InvalidRequestError as exc:
-        raise _field_error(exc) from None
-    return request, unknown
+    return unknown
 
 
 def parse_request(body: Any) -> tuple[GenerationRequest, RequestOptions]:
