@@ -275,6 +275,7 @@ def test_response_format_of_a_library_request_keeps_its_name_description_and_str
         ({"budget_tokens": 1025}, "medium"),
         ({"budget_tokens": 4096}, "medium"),
         ({"budget_tokens": 4097}, "high"),
+        ({"budget_tokens": 32000}, "high"),
         ({"adaptive": True}, "medium"),
         ({"effort": "max"}, "xhigh"),
         ({"effort": "minimal"}, "minimal"),
@@ -971,3 +972,9 @@ def test_an_anthropic_callers_body_parsed_by_its_wire_module_is_served_by_openai
     assert sent["max_completion_tokens"] == 5000
     for absent in ("top_k", "service_tier", "inference_geo", "metadata", "thinking", "system"):
         assert absent not in sent
+
+
+def test_the_anthropic_hints_this_module_drops_are_wire_anthropics() -> None:
+    from greenlang_llm.wire import anthropic as wire_anthropic
+
+    assert wire._ANTHROPIC_HINTS == wire_anthropic.HINT_FIELDS

@@ -477,3 +477,11 @@ def test_usage_to_wire_carries_reasoning_tokens() -> None:
     usage = TokenUsage(10, 8, 18, reasoning_tokens=5)
     assert wire.usage_to_wire(usage)["completion_tokens_details"]["reasoning_tokens"] == 5
     assert wire.usage_from_wire(wire.usage_to_wire(usage)) == usage
+
+
+def test_a_refusal_keeps_its_stop_for_a_caller_of_this_api() -> None:
+    same_api = GenerationRequest(prompt="x", origin=WireOrigin("openai", {}))
+    parsed = wire.parse_response(plain({"content": None, "refusal": "No."}), same_api)
+    assert (parsed.refusal, parsed.finish_reason) == ("No.", "stop")
+    final, _ = run(events(sse(choice({"refusal": "No."}), choice({}, "stop"))), request=same_api)
+    same(final, parsed)

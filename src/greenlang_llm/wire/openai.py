@@ -187,9 +187,9 @@ _OPENAI_USER_PARTS = frozenset({"input_audio", "file"})
 """OpenAI user content parts with no neutral block (audio, an uploaded ``file_id``; an assistant's
 ``refusal`` part likewise): forwarded as they are from a library request, refused from another
 API's caller."""
-_ANTHROPIC_HINTS = ("inference_geo", "service_tier")
-"""Anthropic request fields an OpenAI provider drops, looked up in the caller's body (besides
-``wire.anthropic.HINT_FIELDS`` among the unknown ones)."""
+_ANTHROPIC_HINTS = frozenset({"service_tier", "inference_geo", "cache_control"})
+"""Top-level Anthropic request fields an OpenAI provider drops: ``wire.anthropic.HINT_FIELDS``,
+repeated here because ``wire.anthropic`` imports this module (a test keeps the two equal)."""
 _THINKING = frozenset({"thinking", "redacted_thinking"})
 _MAX_STOP = 4
 
@@ -331,15 +331,13 @@ def fit(request: GenerationRequest) -> Fit:
     if origin is not None:
         hints: frozenset[str] = frozenset()
         if anthropic:
-            from . import anthropic as wire_anthropic  # lazily: each wire module reads the other's tables
-
-            hints = wire_anthropic.HINT_FIELDS
+            hints = _ANTHROPIC_HINTS
             system = origin.body.get("system")
             if isinstance(system, list) and any(
                 isinstance(b, Mapping) and "cache_control" in b for b in system
             ):
                 dropped.append("cache_control")
-            for name in _ANTHROPIC_HINTS:  # whether or not they are in ``unknown``
+            for name in ("service_tier", "inference_geo"):  # whether or not they are in ``unknown``
                 if origin.body.get(name) is not None:
                     dropped.append(name)
         for name in origin.unknown:
@@ -582,7 +580,8 @@ def _format_to_wire(fmt: Mapping[str, Any], anthropic: bool) -> dict[str, Any]:
 
 def _effort(reasoning: Mapping[str, Any]) -> str | None:
     """Neutral reasoning → ``reasoning_effort``: an effort as it is (``max`` → ``xhigh``), a thinking
-    budget by size (≤ 1024 low, ≤ 4096 medium, else high), adaptive thinking ``medium``."""
+    budget by size (≤ 1024 low, ≤ 4096 medium, else high: docs/fields.md), adaptive thinking
+    ``medium``."""
     effort = reasoning.get("effort")
     if effort is not None:
         return "xhigh" if effort == "max" else str(effort)
@@ -656,12 +655,20 @@ def _reasoning_text(message: Mapping[str, Any]) -> str:
     return value if type(value) is str else ""
 
 
+def _same_api(request: GenerationRequest | None) -> bool:
+    """The request came in this API: its caller gets the reply's own words (finish reason,
+    stream metadata) rather than their neutral reading."""
+    origin = request.origin if request is not None else None
+    return origin is not None and origin.api == API
+
+
 def parse_response(body: Mapping[str, Any], request: GenerationRequest | None = None) -> ParsedResponse:
     """A plain ``POST /chat/completions`` reply (first choice; ``choices`` may be empty).
 
     ``content`` is None for a text-only answer; otherwise thinking (``reasoning_content``),
     text and tool calls, in that order. A refusal finishing with ``stop`` is the neutral
-    ``content_filter``. ``request`` is not needed by this API (the signature is shared).
+    ``content_filter`` (what another API calls a refusal), except for a ``request`` that came
+    in this API, whose caller gets the ``stop`` the upstream sent.
     """
     choice = _first_choice(body)
     message = choice.get("message")
@@ -684,7 +691,7 @@ def parse_response(body: Mapping[str, Any], request: GenerationRequest | None = 
     if type(reason) is not str:
         reason = None
     finish = None if reason is None else TO_NEUTRAL.get(reason, reason)
-    if refusal is not None and finish == "stop":
+    if refusal is not None and finish == "stop" and not _same_api(request):
         finish = "content_filter"
     raw_usage = body.get("usage")
     return ParsedResponse(
@@ -726,6 +733,7 @@ class StreamParser:
         "_next",
         "_parts",
         "_refusal",
+        "_same_api",
         "_text_index",
         "_thinking",
         "_thinking_index",
@@ -753,8 +761,8 @@ class StreamParser:
         self.model = ""
         self.native_finish_reason: str | None = None
         self.done = False
-        origin = request.origin if request is not None else None
-        self._meta = origin is None or origin.api != API
+        self._same_api = _same_api(request)
+        self._meta = not self._same_api
         """True once the meta delta was given, or when none is wanted: the stream's
         ``system_fingerprint`` / ``service_tier`` reach only a caller of this same API."""
         self._next = 0
@@ -942,7 +950,7 @@ class StreamParser:
             content = _answer("".join(self._thinking), self.text, calls)
         refusal = "".join(self._refusal) or None
         finish = self.finish_reason
-        if refusal is not None and finish == "stop":
+        if refusal is not None and finish == "stop" and not self._same_api:
             finish = "content_filter"
         return ParsedResponse(
             text=self.text,
