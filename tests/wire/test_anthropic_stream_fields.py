@@ -341,8 +341,37 @@ def test_a_refusal_carries_the_explanation() -> None:
     raw = render_body_as_stream(body).replace(
         b'"stop_sequence":null}', b'"stop_sequence":null,"stop_details":' + orjson.dumps(details) + b"}"
     )
-    parser, _ = run(raw)
+    parser, outputs = run(raw)
     assert parser.finish() == parsed
+    assert outputs[-1] == [Delta("refusal", 1, text="Not with malware.", value={"stop_details": details})]
+    # relayed to an Anthropic caller, the explanation goes back into stop_details, not the text
+    writer = wire.StreamWriter("msg_4", "m", TokenUsage(5, 1, 6))
+    relayed = writer.start()
+    for out in outputs:
+        relayed += writer.delta(out) if isinstance(out, str) else writer.deltas(out)
+    relayed += writer.finish("content_filter", TokenUsage(5, 1, 6))
+    message = sdk_stream(relayed)
+    assert message["content"] == [{"type": "text", "text": "I can"}]
+    assert message["stop_reason"] == "refusal"
+    assert message["stop_details"] == details
+
+
+def test_another_apis_refusal_message_is_written_as_text() -> None:
+    writer = wire.StreamWriter("msg_4b", "m", USAGE)
+    raw = (
+        writer.start()
+        + writer.deltas([Delta("refusal", 0, text="I can't help "), Delta("refusal", 0, text="with that.")])
+        + writer.finish("content_filter", USAGE)
+    )
+    plain = wire.render_response(
+        id="msg_4b",
+        model="m",
+        text="",
+        finish_reason="content_filter",
+        usage=USAGE,
+        refusal="I can't help with that.",
+    )
+    assert sdk_stream(raw) == sdk_plain(plain)
 
 
 # ---------------------------------------------------------------- render_response

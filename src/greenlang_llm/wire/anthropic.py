@@ -55,7 +55,10 @@ Responses: ``ParsedResponse.content`` holds thinking (``text``, ``signature``),
 blocks (``server_tool_use``, ``web_search_tool_result``...) are kept as they are, and a stream
 hands each of them over whole as ``Delta("block", index, value=block)`` when it ends (no other
 Delta kind can carry them). ``refusal`` is ``stop_details.explanation`` when the model stopped
-with ``stop_reason: refusal``. Streamed tool arguments are re-serialised compactly in
+with ``stop_reason: refusal`` (a stream hands it over with its ``message_delta`` as
+``Delta("refusal", text=explanation, value={"stop_details": ...})``; an Anthropic writer puts
+that back in ``stop_details``, while another API's refusal delta, the model's refusal message,
+is written as text). Streamed tool arguments are re-serialised compactly in
 ``finish()`` so that streamed == plain; the pieces handed out are the API's own.
 """
 
@@ -772,8 +775,8 @@ class StreamParser:
     """
 
     __slots__ = (
-        "_blocks", "_json_mode", "_open", "_parts", "_refusal", "_usage", "done", "id", "model", "provider",
-        "stop_reason", "stop_sequence",
+        "_blocks", "_blocks_seen", "_json_mode", "_open", "_parts", "_refusal", "_usage", "done", "id",
+        "model", "provider", "stop_reason", "stop_sequence",
     )
 
     def __init__(self, provider: str | None = None, request: GenerationRequest | None = None) -> None:
@@ -789,6 +792,7 @@ class StreamParser:
         self._blocks: list[_Open] | None = None
         self._open: dict[Any, _Open] | None = None
         self._refusal: str | None = None
+        self._blocks_seen = 0
 
     @property
     def text(self) -> str:
@@ -848,6 +852,7 @@ class StreamParser:
                 self._usage = dict(message["usage"])
         elif kind == "content_block_start":
             block = self._object(data, "content_block", kind)
+            self._blocks_seen += 1
             if block.get("type") == "text":
                 text = block.get("text")
                 if isinstance(text, str) and text:
@@ -865,10 +870,14 @@ class StreamParser:
                 reason = "end_turn"
             self.stop_reason = reason if isinstance(reason, str) and reason else self.stop_reason
             self.stop_sequence = sequence if isinstance(sequence, str) and sequence else self.stop_sequence
-            if reason == "refusal":
-                self._refusal = _refusal(reason, delta.get("stop_details"))
             if isinstance(data.get("usage"), Mapping):  # cumulative: replace, never add (rule 8)
                 self._usage.update({k: v for k, v in data["usage"].items() if v is not None})
+            if reason == "refusal":
+                details = delta.get("stop_details")
+                self._refusal = _refusal(reason, details)
+                if self._refusal is not None:  # (a Mapping: _refusal checked it)
+                    value = {"stop_details": dict(details)}
+                    return [Delta("refusal", self._blocks_seen, text=self._refusal, value=value)]
         elif kind == "message_stop":
             self.done = True
         elif kind == "error":
@@ -1379,7 +1388,7 @@ class StreamWriter:
     ``error()`` the in-stream ``event: error``. Call ``finish()`` after the last delta.
     """
 
-    __slots__ = ("_head", "_kind", "_next", "_source", "id", "model", "usage")
+    __slots__ = ("_head", "_kind", "_next", "_source", "_stop_details", "id", "model", "usage")
 
     def __init__(self, id: str, model: str, usage: TokenUsage) -> None:
         self.id, self.model, self.usage = id, model, usage
@@ -1390,6 +1399,7 @@ class StreamWriter:
         self._source: int | None = None
         """The open block's index in the deltas written (None for text written by ``delta``)."""
         self._head = _DELTA_HEAD
+        self._stop_details: Any = None
 
     def start(self) -> bytes:
         wire = usage_to_wire(self.usage)
@@ -1446,9 +1456,14 @@ class StreamWriter:
         out: list[bytes] = []
         for d in items:
             kind = d.kind
-            if kind == "text" or kind == "refusal":
+            if kind == "text":
                 if d.text:
                     out.append(self.delta(d.text))
+            elif kind == "refusal":
+                if isinstance(d.value, Mapping) and d.value.get("stop_details") is not None:
+                    self._stop_details = d.value["stop_details"]  # this API's own refusal: metadata
+                elif d.text:
+                    out.append(self.delta(d.text))  # another API's refusal message: text
             elif kind == "thinking" or kind == "signature":
                 if self._kind != "thinking" or self._source != d.index:
                     out.append(self._open("thinking", _THINKING_BLOCK, d.index))
@@ -1474,7 +1489,7 @@ class StreamWriter:
         delta = {
             "stop_reason": FROM_NEUTRAL.get(finish_reason or "stop", "end_turn"),
             "stop_sequence": stop_sequence,
-            "stop_details": None,
+            "stop_details": self._stop_details,
         }
         cumulative = {k: wire[k] for k in _CUMULATIVE}
         if usage.reasoning_tokens:
