@@ -875,7 +875,7 @@ class StreamParser:
             if reason == "refusal":
                 details = delta.get("stop_details")
                 self._refusal = _refusal(reason, details)
-                if self._refusal is not None:  # (a Mapping: _refusal checked it)
+                if self._refusal is not None and isinstance(details, Mapping):
                     value = {"stop_details": dict(details)}
                     return [Delta("refusal", self._blocks_seen, text=self._refusal, value=value)]
         elif kind == "message_stop":
