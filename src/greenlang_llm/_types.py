@@ -114,8 +114,10 @@ class GenerationRequest:
     drop_params: bool = True
     origin: WireOrigin | None = None
     rich: bool = field(default=False, init=False, repr=False, compare=False)
-    """Anything beyond plain text is set (a field above, or a content block list): providers are
-    asked whether they can serve it. False on the plain-text hot path, which skips that."""
+    """Anything beyond plain text is set (a field above, a content block list, or fields of the
+    caller's body no neutral field covers): providers are asked whether they can serve it. False
+    on the plain-text hot path, which skips that (a caller's body its parser found plain,
+    ``origin.plain``, does not make a request rich: its fields translate to any API)."""
 
     def __post_init__(self) -> None:
         if self.prompt is not None and not isinstance(self.prompt, str):
@@ -187,7 +189,7 @@ class GenerationRequest:
             or self.frequency_penalty is not None or self.logit_bias is not None
             or self.logprobs is not None or self.top_logprobs is not None or self.n is not None
             or self.user is not None or self.reasoning is not None or self.service_tier is not None
-            or self.extra or self.origin is not None
+            or self.extra or (self.origin is not None and not self.origin.plain)
         ):
             _check_rich(self)
             rich = True

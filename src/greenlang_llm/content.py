@@ -179,6 +179,10 @@ class WireOrigin:
     body: Mapping[str, Any]
     unknown: tuple[str, ...] = ()
     """Top-level fields no neutral field covers."""
+    plain: bool = False
+    """The parser found nothing beyond plain text in ``body`` (the plain fields, string or text
+    contents, nothing another API would drop): the request is then not ``rich`` and the router
+    asks no provider about it. False, the safe default, makes it ``rich``."""
 
 
 @dataclass(frozen=True, slots=True)

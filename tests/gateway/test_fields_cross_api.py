@@ -865,11 +865,11 @@ async def test_anthropic_output_config_format_becomes_response_format_json_schem
     ("thinking", "effort"),
     [
         ({"type": "enabled", "budget_tokens": 1024}, "low"),
-        ({"type": "enabled", "budget_tokens": 4096}, "medium"),
-        ({"type": "enabled", "budget_tokens": 6000}, "high"),
+        ({"type": "enabled", "budget_tokens": 2048}, "medium"),
+        ({"type": "enabled", "budget_tokens": 4096}, "high"),
         ({"type": "adaptive"}, "medium"),
     ],
-    ids=["1024", "4096", "6000", "adaptive"],
+    ids=["1024", "2048", "4096", "adaptive"],
 )
 @pytest.mark.parametrize(("kind", "stream"), MODES, ids=mode_id)
 async def test_anthropic_thinking_becomes_reasoning_effort_and_thinking_tokens_come_back(

@@ -273,8 +273,9 @@ def test_response_format_of_a_library_request_keeps_its_name_description_and_str
     [
         ({"budget_tokens": 1024}, "low"),
         ({"budget_tokens": 1025}, "medium"),
-        ({"budget_tokens": 4096}, "medium"),
-        ({"budget_tokens": 4097}, "high"),
+        ({"budget_tokens": 2048}, "medium"),
+        ({"budget_tokens": 2049}, "high"),
+        ({"budget_tokens": 4096}, "high"),
         ({"budget_tokens": 32000}, "high"),
         ({"adaptive": True}, "medium"),
         ({"effort": "max"}, "xhigh"),
@@ -743,19 +744,22 @@ def test_named_tool_choices_and_json_object_are_parsed() -> None:
     assert request.tool_choice == "required"
 
 
-def test_a_plain_text_body_has_no_origin_and_stays_on_the_text_path() -> None:
-    request, options = wire.parse_request(
-        {
-            "model": "m",
-            "messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "x"}],
-            "stream": True,
-            "stream_options": {"include_usage": True},
-            "max_tokens": 9,
-        }
-    )
-    assert request.origin is None
+def test_a_plain_text_body_is_kept_as_a_plain_origin_and_stays_on_the_text_path() -> None:
+    body = {
+        "model": "m",
+        "messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "x"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_tokens": 9,
+    }
+    request, options = wire.parse_request(body)
+    assert request.origin is not None
+    assert request.origin.body is body
+    assert request.origin.plain
     assert not request.rich
     assert options.extra == {}
+    # sent as it came: the deprecated max_tokens stays (a server may know no other)
+    assert wire.build_request(request, "gpt-4.1-mini", stream=True) == {**body, "model": "gpt-4.1-mini"}
 
 
 def test_a_function_tool_without_parameters_takes_an_empty_object() -> None:

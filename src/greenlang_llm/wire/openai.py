@@ -27,8 +27,8 @@ in ``request.origin``, which an OpenAI provider sends as it came (only ``model``
 stream flags rewritten, so fields this module does not know still reach the upstream); any
 other request is translated field by field, and ``fit`` says beforehand what an OpenAI
 provider must drop (hints such as ``top_k``) or cannot express (a document by URL, an
-Anthropic server tool). A plain-text body is parsed without an origin and built as before:
-the text path pays for none of this.
+Anthropic server tool). A plain-text body skips the field table and is not ``rich``: the text
+path pays for none of this beyond keeping the body.
 
 Why the care (see tests/wire/fixtures/README.md): ``prompt_tokens``
 *includes* ``cached_tokens`` like ours (rule 10); only ``max_completion_tokens``
@@ -178,7 +178,7 @@ _REQUEST_KEYS = frozenset(
         "stream_options",
     }
 )
-"""The fields of a plain-text request: a body with no others is parsed without an origin."""
+"""The fields of a plain-text request: a body with no others skips the field table."""
 _PLAIN_STREAM_OPTIONS = frozenset({"include_usage"})
 
 _OPENAI_TOOL_TYPES = frozenset({"function", "custom"})
@@ -251,10 +251,10 @@ def build_request(request: GenerationRequest, model: str, *, stream: bool) -> di
     any other request beyond text is translated (:func:`_translate`), and raises
     ``UnsupportedParamsError`` for what :func:`fit` refuses.
     """
+    origin = request.origin
+    if origin is not None and origin.api == API:
+        return _pass_through(origin.body, model, stream, request.extra)
     if request.rich:
-        origin = request.origin
-        if origin is not None and origin.api == API:
-            return _pass_through(origin.body, model, stream, request.extra)
         return _translate(request, model, stream)
     messages: list[Message] = []
     if request.system:
@@ -580,14 +580,15 @@ def _format_to_wire(fmt: Mapping[str, Any], anthropic: bool) -> dict[str, Any]:
 
 def _effort(reasoning: Mapping[str, Any]) -> str | None:
     """Neutral reasoning → ``reasoning_effort``: an effort as it is (``max`` → ``xhigh``), a thinking
-    budget by size (≤ 1024 low, ≤ 4096 medium, else high: docs/fields.md), adaptive thinking
+    budget by size (≤ 1024 low, ≤ 2048 medium, else high: docs/fields.md, the inverse of
+    Anthropic's effort budgets), adaptive thinking
     ``medium``."""
     effort = reasoning.get("effort")
     if effort is not None:
         return "xhigh" if effort == "max" else str(effort)
     budget = reasoning.get("budget_tokens")
     if budget is not None:
-        return "low" if budget <= 1024 else "medium" if budget <= 4096 else "high"
+        return "low" if budget <= 1024 else "medium" if budget <= 2048 else "high"
     if reasoning.get("adaptive"):
         return "medium"
     return None
@@ -1295,11 +1296,13 @@ def parse_request(body: Any) -> tuple[GenerationRequest, RequestOptions]:
     both at once is the API's 400 ``invalid_parameter_combination`` (rule 12).
     Neither means the library default (1024).
 
-    A body of plain text messages and the plain fields gives a request without an origin (the
-    hot path). Any other body gives the whole field table in neutral fields and the body itself
-    as ``request.origin``, whose ``unknown`` (and ``RequestOptions.extra``) are the top-level
-    fields no neutral field covers: ``store``, ``metadata``, ``functions``, an ``allowed_tools``
-    ``tool_choice``, ``modalities`` beyond text, ``audio``, ... and fields this module does not know.
+    A body of plain text messages and the plain fields skips the field table (the hot path); any
+    other body gives the whole field table in neutral fields. Either way the body itself is
+    ``request.origin`` (an OpenAI provider sends it as it came: ``max_tokens`` stays
+    ``max_tokens`` for a server that knows no other), whose ``unknown`` (and
+    ``RequestOptions.extra``) are the top-level fields no neutral field covers: ``store``,
+    ``metadata``, ``functions``, an ``allowed_tools`` ``tool_choice``, ``modalities`` beyond text,
+    ``audio``, ... and fields this module does not know.
     """
     body = require_object(body)
     model = require_model(body)
@@ -1333,7 +1336,8 @@ def parse_request(body: Any) -> tuple[GenerationRequest, RequestOptions]:
     stop = stop_list("stop", body.get("stop"), _MAX_STOP)
     if plain and _REQUEST_KEYS.issuperset(body):
         request = GenerationRequest(
-            messages=messages, system=system, temperature=temperature, stop=stop, **kwargs)
+            messages=messages, system=system, temperature=temperature, stop=stop,
+            origin=WireOrigin(API, body, plain=True), **kwargs)
         return request, RequestOptions(model=model, stream=stream, include_usage=include_usage)
     unknown: list[str] = []
     _fields_in(body, kwargs, unknown)
