@@ -150,3 +150,12 @@ async def test_a_failure_before_anything_was_sent_fails_over_with_the_same_reque
     chunks = await _drain(_router(first, second), request)
     assert chunks[0].deltas == call
     assert second.seen == [request]
+
+
+async def test_a_broken_call_that_sent_only_a_tool_call_still_books_its_output() -> None:
+    call = (Delta("tool_call", 0, id="call_1", name="lookup"), Delta("tool_arguments", 0, text='{"q": "x"}'))
+    with pytest.raises(StreamInterruptedError) as caught:
+        await _drain(_router(Scripted("a", [call], error=CUT)), GenerationRequest(prompt="hi", tools=TOOLS))
+    (part,) = caught.value.usage_parts
+    assert part.usage.estimated
+    assert part.usage.output_tokens > 0

@@ -524,6 +524,10 @@ class GatewayService:
             self.shared.close()
 
 
+_UNBILLED = frozenset({"text", "meta", "logprobs"})
+"""Delta kinds that are not output of their own (text is in ``chunk.text`` already)."""
+
+
 def _too_long(error: ProviderError) -> bool:
     """The prompt did not fit: a context-length error, or a walk that met one."""
     if isinstance(error, ContextWindowExceededError):
@@ -566,6 +570,7 @@ class OpenStream:
         "_request",
         "_service",
         "_settlement",
+        "_pieces",
         "_target",
         "_texts",
         "_upstream",
@@ -601,6 +606,11 @@ class OpenStream:
         self.provider: BaseLLMProvider = target.provider(name)
         self.model = first.model_id or self.provider.model_id
         self._texts: list[str] = [first.text] if first.text else []
+        self._pieces: list[str] = []
+        """What the caller got beyond text (tool names and arguments, thinking): output tokens an
+        interrupted stream still used, counted in its estimate (never a prefill: ``_texts`` is)."""
+        if first.deltas:
+            self._keep(first)
         self.usage: TokenUsage | None = first.usage
         self.finish_reason: str | None = first.finish_reason
         self.dropped_params: tuple[str, ...] = self.provider.fit(request).dropped if request.rich else ()
@@ -636,6 +646,8 @@ class OpenStream:
             raise
         if chunk.text:
             self._texts.append(chunk.text)
+        if chunk.deltas:
+            self._keep(chunk)
         if chunk.usage is not None:
             self.usage = chunk.usage
         if chunk.finish_reason is not None:
@@ -663,14 +675,17 @@ class OpenStream:
         if settlement.done:
             return
         usage = self.usage
-        if usage is None and self._texts:
+        if usage is None and (self._texts or self._pieces):
             usage = self.usage = self._estimate()
         if usage is None:
             settlement.release()
         else:
             settlement.book(usage, self.provider_name, self.model, dropped=self.dropped_params)
 
+    def _keep(self, chunk: StreamChunk) -> None:
+        self._pieces.extend(d.name + d.text for d in chunk.deltas if d.kind not in _UNBILLED)
+
     def _estimate(self) -> TokenUsage:
         return self._service.estimate_usage(
-            self._target, self.provider_name, self.model, self._request, "".join(self._texts)
+            self._target, self.provider_name, self.model, self._request, "".join(self._texts + self._pieces)
         )
