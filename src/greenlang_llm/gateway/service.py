@@ -566,11 +566,11 @@ class OpenStream:
     """
 
     __slots__ = (
+        "_pieces",
         "_pull",
         "_request",
         "_service",
         "_settlement",
-        "_pieces",
         "_target",
         "_texts",
         "_upstream",
