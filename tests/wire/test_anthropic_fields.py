@@ -883,3 +883,30 @@ def test_parse_request_names_the_bad_field(change: dict[str, Any], field: str) -
 
 def test_the_openai_hint_fields_copy_is_the_openai_table() -> None:
     assert wire._OPENAI_HINT_FIELDS == wire_openai.HINT_FIELDS
+
+
+def test_an_uploaded_openai_file_is_refused_an_inline_one_translated() -> None:
+    request = GenerationRequest(
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "file", "file": {"file_id": "file-abc"}},
+                    {
+                        "type": "file",
+                        "file": {"file_data": "data:application/pdf;base64,JVBERi0=", "filename": "r.pdf"},
+                    },
+                ],
+            }
+        ],
+        origin=openai_origin(),
+    )
+    assert wire.fit(request) == Fit(refused=("messages[0].content[0]: file",))
+    inline = GenerationRequest(messages=[{"role": "user", "content": request.messages[0]["content"][1:]}])  # type: ignore[index]
+    assert wire.build_request(inline, "m", stream=False)["messages"][0]["content"] == [
+        {
+            "type": "document",
+            "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="},
+            "title": "r.pdf",
+        }
+    ]

@@ -1320,11 +1320,14 @@ def render_response(
     stop_sequence: str | None = None,
     content: Sequence[Block] | None = None,
     refusal: str | None = None,
+    logprobs: Any = None,
 ) -> dict[str, Any]:
     """A plain ``POST /v1/messages`` reply, field for field as the API sends it.
 
     ``content`` (neutral blocks: thinking, text, tool calls, in order) replaces ``text`` when
     given; a ``refusal`` becomes a text block (``finish_reason`` content_filter → ``refusal``).
+    ``logprobs`` is accepted for a call shared with ``wire.openai`` and has no field here (a
+    request asking for them is refused by this API).
     """
     if content is None:
         blocks = [{"type": "text", "text": text}] if text or not refusal else []
