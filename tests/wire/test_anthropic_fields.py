@@ -910,3 +910,23 @@ def test_an_uploaded_openai_file_is_refused_an_inline_one_translated() -> None:
             "title": "r.pdf",
         }
     ]
+
+
+def test_a_text_only_body_is_plain_yet_sent_as_it_came() -> None:
+    body = orjson.loads((FIXTURES / "request_example.json").read_bytes())
+    request, _ = wire.parse_request(body)
+    assert request.origin is not None
+    assert request.origin.plain
+    assert not request.rich
+    assert wire.build_request(request, "claude-x", stream=False) == {
+        **body,
+        "model": "claude-x",
+        "stream": False,
+    }
+    cached = {**body, "system": [{"type": "text", "text": "Rules", "cache_control": {"type": "ephemeral"}}]}
+    request, _ = wire.parse_request(cached)
+    assert request.origin is not None
+    assert not request.origin.plain  # another API would drop the cache_control
+    assert request.rich
+    unknown, _ = wire.parse_request({**body, "speed": "fast"})
+    assert unknown.rich

@@ -427,13 +427,13 @@ def build_request(request: GenerationRequest, model: str, *, stream: bool) -> di
     beyond text is translated per docs/fields.md (``fit`` says what is left out, and a refused
     field raises ``UnsupportedParamsError``).
     """
+    origin = request.origin
+    if origin is not None and origin.api == API:
+        body = dict(origin.body)
+        body["model"] = model
+        body["stream"] = stream
+        return body
     if request.rich:
-        origin = request.origin
-        if origin is not None and origin.api == API:
-            body = dict(origin.body)
-            body["model"] = model
-            body["stream"] = stream
-            return body
         return _translate(request, model, stream)
     system_parts = [request.system] if request.system else []
     messages: list[Message] = []
@@ -1198,15 +1198,19 @@ def _neutral_request(body: Mapping[str, Any], max_tokens: int | None) -> tuple[G
         fields["max_tokens"] = max_tokens
         fields["temperature"] = optional_temperature(body, 1.0)
         fields["stop"] = stop_list("stop_sequences", body.get("stop_sequences"), 8191)
-    if body.keys() <= _TEXT_KEYS:  # the text-only request: nothing more to read
+    plain = body.keys() <= _TEXT_KEYS
+    if plain:  # the text-only request: nothing more to read
         unknown: list[str] = []
+        system = body.get("system")
+        plain = system is None or type(system) is str or not any(
+            isinstance(b, Mapping) and "cache_control" in b for b in system)
     else:
         unknown = _rich_fields(body, max_tokens, fields)
     try:
         request = GenerationRequest(
             messages=messages,
             system=_parse_system(body.get("system")),
-            origin=WireOrigin(API, body, tuple(unknown)),
+            origin=WireOrigin(API, body, tuple(unknown), plain),
             **fields,
         )
     except RequestFieldError:
@@ -1255,7 +1259,9 @@ def parse_request(body: Any) -> tuple[GenerationRequest, RequestOptions]:
     Every field of the table becomes its neutral field; the body itself is the request's
     ``origin`` (an Anthropic provider sends it as it came), and the fields the table does not
     know are ``origin.unknown`` and ``RequestOptions.extra`` (another API refuses them, but
-    drops ``HINT_FIELDS``).
+    drops ``HINT_FIELDS``). A body of the text fields only, string contents and no
+    ``cache_control`` is ``origin.plain``: the request is then not ``rich`` (no provider is asked
+    what it drops), and an Anthropic provider still sends the body as it came.
     """
     body = require_object(body)
     model = require_model(body)
