@@ -262,6 +262,11 @@ def test_meta_is_given_once_and_only_to_a_caller_of_this_api() -> None:
     assert metas == [
         Delta("meta", 0, value={"system_fingerprint": "fp_bbba54d498", "service_tier": "default"})
     ]
+    # it travels with the first content, never alone (a chunk of meta would be the first byte)
+    first = next(item for item in fed if item)
+    assert isinstance(first, list)
+    assert [d.kind for d in first] == ["meta", "text"]
+    assert first[1].text == "It"
     _, fed = run(events(raw), request=GenerationRequest(prompt="x", origin=WireOrigin("anthropic", {})))
     assert all(isinstance(item, str) for item in fed)
 

@@ -729,6 +729,7 @@ class StreamParser:
 
     __slots__ = (
         "_calls",
+        "_held",
         "_logprobs",
         "_meta",
         "_next",
@@ -764,8 +765,11 @@ class StreamParser:
         self.done = False
         self._same_api = _same_api(request)
         self._meta = not self._same_api
-        """True once the meta delta was given, or when none is wanted: the stream's
+        """True once the meta delta was found, or when none is wanted: the stream's
         ``system_fingerprint`` / ``service_tier`` reach only a caller of this same API."""
+        self._held: Delta | None = None
+        """The meta delta, found and not yet given: it travels with the first content (a chunk
+        of meta alone would count as the answer's first byte)."""
         self._next = 0
         self._text_index = -1
         self._thinking_index = -1
@@ -828,13 +832,15 @@ class StreamParser:
         usage = data.get("usage")
         if usage is not None and (type(usage) is dict or isinstance(usage, Mapping)):
             self._usage = usage
-        meta = None if self._meta else self._meta_delta(data)
+        if not self._meta:
+            self._held = self._meta_delta(data)
+        meta = self._held
         choices = data.get("choices")
         choice = choices[0] if type(choices) is list and choices else None
         if type(choice) is not dict or choice.get("index", 0) != 0:
             choice = _first_choice(data)
             if not choice:
-                return None if meta is None else [meta]  # the usage chunk, or a chunk for another choice
+                return None  # the usage chunk, or a chunk for another choice
         if choice.get("finish_reason"):
             self.native_finish_reason = str(choice["finish_reason"])
         delta = choice.get("delta")
@@ -862,7 +868,7 @@ class StreamParser:
     def _feed_rich(
         self, choice: Mapping[str, Any], delta: Mapping[str, Any], meta: Delta | None
     ) -> str | list[Delta] | None:
-        out: list[Delta] = [] if meta is None else [meta]
+        out: list[Delta] = []
         thinking = _reasoning_text(delta) if "reasoning_content" in delta or "reasoning" in delta else ""
         if thinking:
             if self._thinking_index < 0:
@@ -888,7 +894,10 @@ class StreamParser:
                 out.append(Delta("logprobs", self._text_block(), value=logprobs))
         if not out:
             return None
-        if len(out) == 1 and out[0].kind == "text":
+        if meta is not None:  # with the first content, never alone: it is not content itself
+            self._held = None
+            out.insert(0, meta)
+        elif len(out) == 1 and out[0].kind == "text":
             return out[0].text
         return out
 
