@@ -223,12 +223,15 @@ def _data_url(url: str) -> tuple[str, str] | None:
     return head[: -len(";base64")] or "application/octet-stream", data
 
 
-def _source(block: Mapping[str, Any], kind: str, where: str) -> dict[str, Any]:
-    """An Anthropic ``source`` (base64 / url / text) as neutral keys."""
+def _source(block: Mapping[str, Any], kind: str, where: str) -> dict[str, Any] | None:
+    """An Anthropic ``source`` (base64 / url / text) as neutral keys; None for a source only the
+    Anthropic API understands (an uploaded ``file``, a ``content`` list): the block stays native."""
     source = block.get("source")
     if not isinstance(source, Mapping):
         raise InvalidRequestError(f"{where}: {kind} block needs a 'source' object")
     stype = source.get("type")
+    if stype in ("file", "content"):
+        return None
     if stype == "base64":
         return {"media_type": str(source.get("media_type") or ""), "data": str(source.get("data") or "")}
     if stype == "url":
@@ -253,7 +256,8 @@ def normalize_block(block: Mapping[str, Any], where: str = "content") -> Block:
         return block if isinstance(block, dict) else dict(block)
     if kind == "image":
         if "source" in block:
-            return _with_cache({"type": "image", **_source(block, "image", where)}, block)
+            keys = _source(block, "image", where)
+            return dict(block) if keys is None else _with_cache({"type": "image", **keys}, block)
         return dict(block)
     if kind == "image_url":
         image = block.get("image_url")
@@ -271,7 +275,10 @@ def normalize_block(block: Mapping[str, Any], where: str = "content") -> Block:
         return out
     if kind == "document":
         if "source" in block:
-            out = {"type": "document", **_source(block, "document", where)}
+            keys = _source(block, "document", where)
+            if keys is None:
+                return dict(block)
+            out = {"type": "document", **keys}
             if isinstance(block.get("title"), str):
                 out["title"] = block["title"]
             return _with_cache(out, block)

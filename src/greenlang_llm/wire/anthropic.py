@@ -337,6 +337,8 @@ def _check_block(
     block: Mapping[str, Any], where: str, foreign: bool, dropped: list[str], refused: list[str]
 ) -> None:
     kind = block.get("type")
+    if "source" in block and kind in _SOURCES:
+        return  # this API's own source (an uploaded file, a content list): sent as it is
     if kind == "image":
         if block.get("detail") not in (None, "auto"):
             dropped.append("detail")
@@ -513,6 +515,8 @@ def _block_out(block: Mapping[str, Any]) -> dict[str, Any] | None:
         if block.get("is_error"):
             out["is_error"] = True
         return _with_cache(out, block)
+    if kind in _SOURCES and "source" in block:
+        return dict(block)  # this API's own source (an uploaded file, a content list), as it is
     if kind == "image":
         return _image_out(block)
     if kind == "document":
@@ -1190,6 +1194,10 @@ def _field_error(exc: InvalidRequestError) -> RequestFieldError:
     return RequestFieldError(message, head if head in _REQUEST_KEYS else None)
 
 
+_OPENAI_MAX_STOP = 4
+"""Chat Completions takes at most 4 stop sequences: more make the request one to ask about."""
+
+
 def _neutral_request(body: Mapping[str, Any], max_tokens: int | None) -> tuple[GenerationRequest, list[str]]:
     """Every field of the Messages API's request into the neutral request; → (it, unknown fields)."""
     messages = _parse_messages(body.get("messages"))
@@ -1204,6 +1212,9 @@ def _neutral_request(body: Mapping[str, Any], max_tokens: int | None) -> tuple[G
         system = body.get("system")
         plain = system is None or type(system) is str or not any(
             isinstance(b, Mapping) and "cache_control" in b for b in system)
+        stop = fields.get("stop")
+        if stop is not None and len(stop) > _OPENAI_MAX_STOP:  # more than another API can take
+            plain = False
     else:
         unknown = _rich_fields(body, max_tokens, fields)
     try:

@@ -368,7 +368,7 @@ def _fit_messages(request: GenerationRequest, foreign: bool, dropped: list[str],
             if role == "assistant":
                 if kind == "tool_call" or (kind == "refusal" and not foreign):
                     continue
-            elif role == "user":
+            elif role == "user" and "source" not in block:  # (a source: Anthropic's own file)
                 if kind == "image":
                     continue
                 if kind == "document" and block.get("data") is not None:
