@@ -881,10 +881,6 @@ def test_parse_request_names_the_bad_field(change: dict[str, Any], field: str) -
     assert getattr(info.value, "param", None) == field
 
 
-def test_the_openai_hint_fields_copy_is_the_openai_table() -> None:
-    assert wire._OPENAI_HINT_FIELDS == wire_openai.HINT_FIELDS
-
-
 def test_an_uploaded_openai_file_is_refused_an_inline_one_translated() -> None:
     request = GenerationRequest(
         messages=[

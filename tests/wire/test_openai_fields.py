@@ -978,7 +978,3 @@ def test_an_anthropic_callers_body_parsed_by_its_wire_module_is_served_by_openai
         assert absent not in sent
 
 
-def test_the_anthropic_hints_this_module_drops_are_wire_anthropics() -> None:
-    from greenlang_llm.wire import anthropic as wire_anthropic
-
-    assert wire._ANTHROPIC_HINTS == wire_anthropic.HINT_FIELDS

@@ -91,6 +91,7 @@ from ._common import (
     require_object,
     stop_list,
 )
+from .field_table import ANTHROPIC_HINTS, ANTHROPIC_MEANING, OPENAI_HINTS
 from .sse import ServerSentEvent, encode_event
 
 __all__ = [
@@ -166,12 +167,11 @@ TO_NEUTRAL: dict[str, str] = {
 }
 """Anthropic ``stop_reason`` → neutral finish reason (rule 16). Unknown values pass through."""
 
-HINT_FIELDS: frozenset[str] = frozenset({"service_tier", "inference_geo", "cache_control"})
-"""Top-level Anthropic request fields that are hints: a provider of another API drops them (and
-says so). They stay in ``WireOrigin.unknown``; top-level ``cache_control`` is the prompt-cache
-marker, like the block-level one the field table lists as dropped."""
+HINT_FIELDS = ANTHROPIC_HINTS
+"""Top-level Anthropic request fields that are hints (``field_table``): a provider of another API
+drops them (and says so). They stay in ``WireOrigin.unknown``."""
 
-MEANING_FIELDS: frozenset[str] = frozenset({"container", "mcp_servers", "context_management"})
+MEANING_FIELDS = ANTHROPIC_MEANING
 """Top-level Anthropic request fields that carry meaning no other API can express: a provider of
 another API refuses them (as it refuses any other field in ``WireOrigin.unknown``)."""
 
@@ -200,13 +200,6 @@ _SOURCES: dict[str, tuple[str, ...]] = {"image": ("base64", "url"), "document": 
 _EFFORT_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 2048, "high": 4096, "xhigh": 8192, "max": 8192}
 _MIN_BUDGET = 1024
 _EFFORTS = ("low", "medium", "high", "xhigh", "max")
-_OPENAI_HINT_FIELDS = frozenset({
-    "seed", "presence_penalty", "frequency_penalty", "logit_bias", "service_tier", "store", "metadata",
-    "prompt_cache_key", "prompt_cache_retention", "safety_identifier", "verbosity", "prediction",
-})
-"""``wire.openai.HINT_FIELDS`` (docs/fields.md): an OpenAI caller's fields this API drops; every
-other unknown one is refused. A copy, because ``wire.openai`` imports this module (no import
-cycles); a test keeps the two equal."""
 _SAMPLING_HINTS = ("seed", "presence_penalty", "frequency_penalty", "logit_bias", "service_tier")
 
 
@@ -395,7 +388,7 @@ def fit(request: GenerationRequest) -> Fit:
             for j, block in enumerate(content):
                 _check_block(block, f"messages[{i}].content[{j}]", foreign, dropped, refused)
     if origin is not None:
-        hints = _OPENAI_HINT_FIELDS if origin.api == "openai" else frozenset()
+        hints = OPENAI_HINTS if origin.api == "openai" else frozenset()
         for name in origin.unknown:
             (dropped if name in hints else refused).append(name)
         messages = origin.body.get("messages")

@@ -67,6 +67,7 @@ from ._common import (
     require_object,
     stop_list,
 )
+from .field_table import ANTHROPIC_HINTS, OPENAI_HINTS, OPENAI_MEANING
 from .sse import ServerSentEvent
 
 __all__ = [
@@ -135,33 +136,14 @@ TO_NEUTRAL: dict[str, str] = {
 }
 """OpenAI ``finish_reason`` → neutral. Anything else (``error``, ``abort``) is not a finish."""
 
-HINT_FIELDS: frozenset[str] = frozenset(
-    {
-        "seed",
-        "presence_penalty",
-        "frequency_penalty",
-        "logit_bias",
-        "service_tier",
-        "store",
-        "metadata",
-        "prompt_cache_key",
-        "prompt_cache_retention",
-        "safety_identifier",
-        "verbosity",
-        "prediction",
-    }
-)
-"""OpenAI request fields that are hints (docs/fields.md): a provider of another API drops them
+HINT_FIELDS = OPENAI_HINTS
+"""OpenAI request fields that are hints (``field_table``): a provider of another API drops them
 (``x-greenlang-dropped-params``) instead of refusing the request. The non-neutral ones among them
 (``store``, ``metadata``, ...) are in ``GenerationRequest.origin.unknown`` like every other field
 no neutral field covers; another API's ``fit`` looks names up here before refusing them."""
 
-MEANING_FIELDS: frozenset[str] = frozenset(
-    {"modalities", "audio", "web_search_options", "functions", "function_call"}
-)
-"""OpenAI request fields known to carry meaning that no neutral field covers: refused by a provider
-of another API (as every unknown field is; listed so the refusal can say why). ``modalities`` is
-only in ``origin.unknown`` when it asks for more than ``["text"]``."""
+MEANING_FIELDS = OPENAI_MEANING
+"""OpenAI request fields known to carry meaning that no neutral field covers (``field_table``)."""
 
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 _INPUT_ROLES = {**_ROLES, "tool": "tool"}
@@ -187,9 +169,6 @@ _OPENAI_USER_PARTS = frozenset({"input_audio", "file"})
 """OpenAI user content parts with no neutral block (audio, an uploaded ``file_id``; an assistant's
 ``refusal`` part likewise): forwarded as they are from a library request, refused from another
 API's caller."""
-_ANTHROPIC_HINTS = frozenset({"service_tier", "inference_geo", "cache_control"})
-"""Top-level Anthropic request fields an OpenAI provider drops: ``wire.anthropic.HINT_FIELDS``,
-repeated here because ``wire.anthropic`` imports this module (a test keeps the two equal)."""
 _THINKING = frozenset({"thinking", "redacted_thinking"})
 _MAX_STOP = 4
 
@@ -331,7 +310,7 @@ def fit(request: GenerationRequest) -> Fit:
     if origin is not None:
         hints: frozenset[str] = frozenset()
         if anthropic:
-            hints = _ANTHROPIC_HINTS
+            hints = ANTHROPIC_HINTS
             system = origin.body.get("system")
             if isinstance(system, list) and any(
                 isinstance(b, Mapping) and "cache_control" in b for b in system
