@@ -978,3 +978,16 @@ def test_an_anthropic_callers_body_parsed_by_its_wire_module_is_served_by_openai
         assert absent not in sent
 
 
+
+
+def test_a_same_api_body_without_an_output_limit_gets_the_one_its_budget_reserved() -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "Write a very long essay"}]}
+    request, _ = wire.parse_request(body)
+    sent = wire.build_request(request, "gpt-4.1-mini", stream=False)
+    assert sent["max_completion_tokens"] == request.max_tokens == 1024
+    assert "max_completion_tokens" not in body  # the caller's body itself is untouched
+    capped = {**body, "max_tokens": 50}
+    request, _ = wire.parse_request(capped)
+    sent = wire.build_request(request, "gpt-4.1-mini", stream=False)
+    assert sent["max_tokens"] == 50
+    assert "max_completion_tokens" not in sent

@@ -232,7 +232,7 @@ def build_request(request: GenerationRequest, model: str, *, stream: bool) -> di
     """
     origin = request.origin
     if origin is not None and origin.api == API:
-        return _pass_through(origin.body, model, stream, request.extra)
+        return _pass_through(origin.body, model, stream, request.extra, request.max_tokens)
     if request.rich:
         return _translate(request, model, stream)
     messages: list[Message] = []
@@ -251,12 +251,16 @@ def build_request(request: GenerationRequest, model: str, *, stream: bool) -> di
 
 
 def _pass_through(
-    body: Mapping[str, Any], model: str, stream: bool, extra: Mapping[str, Any] | None
+    body: Mapping[str, Any], model: str, stream: bool, extra: Mapping[str, Any] | None, max_tokens: int
 ) -> dict[str, Any]:
     """The caller's own body, every field kept: only ``model`` and the stream flags are ours
-    (a stream always asks for the usage chunk: the ledger needs it)."""
+    (a stream always asks for the usage chunk: the ledger needs it), and an output limit when the
+    caller set none: without one the upstream may write up to the model's maximum, past what a
+    hard budget reserved for the request (``max_tokens``, the library default 1024)."""
     out = dict(body)
     out["model"] = model
+    if out.get("max_completion_tokens") is None and out.get("max_tokens") is None:
+        out["max_completion_tokens"] = max_tokens
     if stream:
         out["stream"] = True
         options = out.get("stream_options")
