@@ -159,3 +159,21 @@ async def test_a_broken_call_that_sent_only_a_tool_call_still_books_its_output()
     (part,) = caught.value.usage_parts
     assert part.usage.estimated
     assert part.usage.output_tokens > 0
+
+
+async def test_a_continuation_never_drops_a_hint_the_first_provider_honoured() -> None:
+    first = Scripted("a", ["Hello"], error=CUT)  # honours seed
+    drops_seed = Scripted("b", [" world"], drops=("seed",))
+    honours_seed = Scripted("c", [" world"])
+    chunks = await _drain(_router(first, drops_seed, honours_seed), GenerationRequest(prompt="hi", seed=7))
+    assert "".join(c.text for c in chunks) == "Hello world"
+    assert drops_seed.seen == []  # the caller was told nothing was dropped: b may not continue
+    assert len(honours_seed.seen) == 1
+
+
+async def test_with_no_provider_able_to_continue_as_begun_the_caller_gets_the_cut() -> None:
+    drops_seed = Scripted("b", [" world"], drops=("seed",))
+    with pytest.raises(StreamInterruptedError):
+        router = _router(Scripted("a", ["Hello"], error=CUT), drops_seed)
+        await _drain(router, GenerationRequest(prompt="hi", seed=7))
+    assert drops_seed.seen == []

@@ -128,7 +128,7 @@ def _prefilled_origin(origin: WireOrigin, text: str, max_tokens: int) -> WireOri
     config = body.get("output_config")
     if isinstance(config, dict) and "effort" in config:
         body["output_config"] = {k: v for k, v in config.items() if k != "effort"}
-    return WireOrigin(origin.api, body, origin.unknown)
+    return WireOrigin(origin.api, body, origin.unknown, origin.plain)
 
 
 def _word_char(c: str) -> bool:

@@ -110,6 +110,8 @@ class StreamCall:
         self.finished = False
         self.wait: float | None = None
         """Seconds to sleep before the chain's next step (a same-provider retry)."""
+        self.began_dropped: tuple[str, ...] | None = None
+        """The hints the provider that sent the first content dropped (None until then)."""
         self.unfinishable: str | None = None
         """Why a cut now cannot be continued with a prefill: the caller has part of a tool call (a
         call cannot be resumed half-way), or the answer was cut inside a thinking block (a prefill
@@ -122,6 +124,9 @@ class StreamCall:
             restart = False
             upstream_request = self.request
             if self.cut is not None:
+                if self._drops_more(entry):
+                    chain.not_attempted(entry, ticket)  # it would drop what the caller was told it has
+                    continue
                 restart = _refuses_prefill(entry)
                 if not restart:
                     text = "".join(self.delivered)
@@ -198,6 +203,9 @@ class StreamCall:
                 for early in held:
                     yield early
                 held.clear()
+                if self.began_dropped is None:
+                    fit = getattr(entry.provider, "fit", None)
+                    self.began_dropped = fit(self.request).dropped if fit and self.request.rich else ()
                 sent = True
                 self.delivered.append(chunk.text)
                 if chunk.deltas:
@@ -278,6 +286,18 @@ class StreamCall:
             chain.gave_up()
             raise self._interrupted() from raw
         # else: run() continues on the next candidate with a prefill
+
+    def _drops_more(self, entry: RouteEntry) -> bool:
+        """Would ``entry`` leave out a hint the provider that began the answer honoured? Its
+        header (``x-greenlang-dropped-params``) already told the caller which were dropped, so a
+        continuation may not drop another: that provider is passed over."""
+        request = self.request
+        fit = getattr(entry.provider, "fit", None)
+        if not request.rich or fit is None:
+            return False
+        if self.began_dropped is None:
+            return False
+        return not set(fit(request).dropped) <= set(self.began_dropped)
 
     def _track(self, chunk: StreamChunk) -> None:
         """Note what the caller now has beyond text (see ``unfinishable``)."""
