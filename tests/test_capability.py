@@ -173,7 +173,7 @@ async def test_a_continuation_never_drops_a_hint_the_first_provider_honoured() -
 
 async def test_with_no_provider_able_to_continue_as_begun_the_caller_gets_the_cut() -> None:
     drops_seed = Scripted("b", [" world"], drops=("seed",))
+    router = _router(Scripted("a", ["Hello"], error=CUT), drops_seed)
     with pytest.raises(StreamInterruptedError):
-        router = _router(Scripted("a", ["Hello"], error=CUT), drops_seed)
         await _drain(router, GenerationRequest(prompt="hi", seed=7))
     assert drops_seed.seen == []
