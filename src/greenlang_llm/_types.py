@@ -398,6 +398,10 @@ class StreamChunk:
     provider: str | None = None
     model_id: str | None = None
     deltas: tuple[Delta, ...] = ()
+    dropped_params: tuple[str, ...] = ()
+    """On the last chunk: the request's hints the provider left out (as ``GenerationResponse``)."""
+    stop_sequence: str | None = None
+    """On the last chunk: the stop sequence that ended the answer, when one did."""
 
 
 @dataclass(slots=True)

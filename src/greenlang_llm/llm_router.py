@@ -42,6 +42,7 @@ from ._errors import (
     AllProvidersRateLimitedError,
     CircuitBreakerOpenError,
     ProviderError,
+    UnsupportedParamsError,
 )
 from ._types import GenerationRequest, GenerationResponse, ProviderHealth, StreamChunk
 from .capability import able_to_serve
@@ -264,7 +265,12 @@ class LLMRouter:
         ``before_continuation(provider, continuation_request)`` is consulted before each
         continuation attempt (e.g. to reserve its extra cost against a hard budget); if it
         raises, the continuation is not attempted and the stream ends with
-        ``StreamInterruptedError`` (see stream_call.py)."""
+        ``StreamInterruptedError`` (see stream_call.py). A stream carries one answer: ``n`` > 1
+        is ``UnsupportedParamsError`` here (``generate`` serves it)."""
+        if request.n is not None and request.n > 1:
+            raise UnsupportedParamsError(
+                "n > 1 is served without streaming only: a stream carries one answer (use generate).",
+                fields=("n",))
         chain = self._begin(request)
         relay = StreamCall(chain, request, before_continuation, self.continue_on_failure).run()
         async with contextlib.aclosing(relay):

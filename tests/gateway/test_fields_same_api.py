@@ -572,3 +572,18 @@ async def test_anthropic_thinking_with_signature_and_tool_use_reach_the_caller(
     deltas = [e.delta.type for e in got.events if e.type == "content_block_delta"]
     assert "signature_delta" in deltas
     assert "input_json_delta" in deltas
+
+
+@pytest.mark.parametrize(("kind", "stream"), MODES, ids=mode_id)
+async def test_the_stop_sequence_that_ended_a_claude_answer_reaches_the_caller(
+    st: ThreadStack, kind: str, stream: bool
+) -> None:
+    request: dict[str, Any] = {"max_tokens": 50, "messages": [{"role": "user", "content": "Say many words"}]}
+    words = _direct_anthropic(st, model=CLAUDE, **request)["content"][0]["text"].split()
+    stop = words[3]
+    st.reset()
+    got = await call_anthropic(st.url, kind, stream, model="to_claude", stop_sequences=[stop], **request)
+    assert got.status == 200
+    assert got.message.stop_reason == "stop_sequence"
+    assert got.message.stop_sequence == stop
+    assert got.message.content[0].text == " ".join(words[:3])

@@ -72,7 +72,9 @@ class Writer(Protocol):
     def start(self) -> bytes: ...
     def delta(self, text: str) -> bytes: ...
     def deltas(self, items: Sequence[Delta]) -> bytes: ...
-    def finish(self, finish_reason: str | None, usage: TokenUsage) -> bytes: ...
+    def finish(
+        self, finish_reason: str | None, usage: TokenUsage, stop_sequence: str | None = None
+    ) -> bytes: ...
 
 
 class Dialect(Protocol):
@@ -177,7 +179,7 @@ class StreamRelay:
                 except StopAsyncIteration:
                     try:  # under durable_replies the final event waits for a durable record
                         usage = await stream.finish()
-                        last = writer.finish(stream.finish_reason, usage)
+                        last = writer.finish(stream.finish_reason, usage, stream.stop_sequence)
                     except Exception as exc:
                         status, last = self._error(exc)
                     break

@@ -580,6 +580,7 @@ class OpenStream:
         "model",
         "provider",
         "provider_name",
+        "stop_sequence",
         "usage",
     )
 
@@ -613,6 +614,7 @@ class OpenStream:
             self._keep(first)
         self.usage: TokenUsage | None = first.usage
         self.finish_reason: str | None = first.finish_reason
+        self.stop_sequence: str | None = first.stop_sequence
         self.dropped_params: tuple[str, ...] = self.provider.fit(request).dropped if request.rich else ()
         """The request's hints the answering provider left out (its header and its ledger record)."""
 
@@ -652,6 +654,7 @@ class OpenStream:
             self.usage = chunk.usage
         if chunk.finish_reason is not None:
             self.finish_reason = chunk.finish_reason
+            self.stop_sequence = chunk.stop_sequence
         return chunk
 
     async def finish(self) -> TokenUsage:

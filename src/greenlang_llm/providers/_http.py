@@ -598,6 +598,8 @@ class HttpProvider(BaseLLMProvider):
             yield StreamChunk(
                 "", finish_reason=parsed.finish_reason, usage=usage,
                 provider=self.catalog_id, model_id=parsed.model or self.model_id,
+                dropped_params=self.fit(request).dropped if request.rich else (),
+                stop_sequence=parsed.stop_sequence,
             )
         finally:
             reader.close()

@@ -1597,7 +1597,9 @@ class StreamWriter:
             out.append(self._chunk(pending))
         return b"".join(out)
 
-    def finish(self, finish_reason: str | None, usage: TokenUsage) -> bytes:
+    def finish(self, finish_reason: str | None, usage: TokenUsage, stop_sequence: str | None = None) -> bytes:
+        """The finish chunk, the usage chunk (with ``include_usage``) and ``[DONE]``; the API has no
+        field for which stop sequence ended the answer (``stop_sequence`` is accepted and unused)."""
         out = self._chunk(b"{}", FROM_NEUTRAL.get(finish_reason or "stop", "stop"))
         if self.include_usage:
             out += self._head + b"[]," + b'"usage":' + orjson.dumps(usage_to_wire(usage)) + b"}\n\n"
