@@ -92,3 +92,45 @@ def test_an_anthropic_only_source_is_sent_to_claude_as_it_is_and_refused_by_open
     assert anthropic.fit(request).refused == ()
     assert anthropic.build_request(request, "claude", stream=False)["messages"][0]["content"] == [block]
     assert openai.fit(request).refused == (f"messages[0].content[0]: {block['type']}",)
+
+
+@pytest.mark.parametrize(
+    ("block", "says"),
+    [
+        ({"type": "text", "text": 5}, "string 'text'"),
+        ({"type": "image"}, "'data' (base64) or 'url'"),
+        ({"type": "image", "source": {"type": "base64", "media_type": "image/png"}}, "source.data"),
+        ({"type": "image_url", "image_url": {"url": "data:image/png;base64"}}, "not a base64 data URI"),
+        ({"type": "document", "media_type": "application/pdf"}, "'data' (base64) or 'url'"),
+        ({"type": "tool_result", "content": "ok"}, "id of its tool call"),
+    ],
+)
+def test_a_block_that_cannot_be_sent_is_a_400_naming_it(block: dict[str, object], says: str) -> None:
+    with pytest.raises(InvalidRequestError, match="messages\\[0\\]") as caught:
+        GenerationRequest(messages=[{"role": "user", "content": [block]}])
+    assert says in str(caught.value)
+
+
+def test_a_documents_citations_and_context_reach_claude_and_are_named_when_gpt_drops_them() -> None:
+    source = {"type": "base64", "media_type": "application/pdf", "data": "JVBE"}
+    document = {"type": "document", "source": source, "citations": {"enabled": True}, "context": "Q3 report"}
+    request = GenerationRequest(messages=[{"role": "user", "content": [document]}])
+    sent = anthropic.build_request(request, "claude", stream=False)["messages"][0]["content"][0]
+    assert sent["citations"] == {"enabled": True}
+    assert sent["context"] == "Q3 report"
+    assert openai.fit(request).dropped == ("document.context", "document.citations")
+
+
+def test_an_openai_assistant_audio_turn_is_refused_by_claude_and_sent_as_it_came_to_gpt() -> None:
+    body = {"model": "m", "messages": [
+        {"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "audio": {"id": "audio_1"}},
+        {"role": "user", "content": "again"}]}
+    request, _ = openai.parse_request(body)
+    assert anthropic.fit(request).refused == ("messages[1].content[0]: assistant_audio",)
+    assert openai.build_request(request, "gpt", stream=False)["messages"] == body["messages"]
+
+
+def test_a_json_schema_description_is_named_when_claude_drops_it() -> None:
+    fmt = {"type": "json_schema", "name": "r", "description": "the answer", "schema": {"type": "object"}}
+    request = GenerationRequest(prompt="x", response_format=fmt)  # type: ignore[typeddict-item]
+    assert anthropic.fit(request).dropped == ("response_format.description",)

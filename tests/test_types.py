@@ -155,3 +155,10 @@ def test_response_chunk_and_health_shapes() -> None:
     assert (chunk.finish_reason, chunk.usage, chunk.provider, chunk.model_id) == (None, None, None, None)
     health = ProviderHealth(is_healthy=True)
     assert (health.latency_ms, health.last_error) == (None, None)
+
+
+def test_n_is_at_most_openais_limit_and_tool_choice_needs_tools() -> None:
+    with pytest.raises(InvalidRequestError, match="at most 128"):
+        GenerationRequest(prompt="x", n=129)
+    with pytest.raises(InvalidRequestError, match="only allowed when tools are given"):
+        GenerationRequest(prompt="x", tool_choice="required")

@@ -208,6 +208,10 @@ class GenerationRequest:
         return out
 
 
+MAX_ANSWERS = 128
+"""The most answers (``n``) one request may ask for: OpenAI's own limit."""
+
+
 def _number(name: str, value: Any, low: float, high: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InvalidRequestError(f"{name} must be a number, got {value!r}")
@@ -246,6 +250,8 @@ def _check_rich(r: GenerationRequest) -> None:
     if r.tools is not None:
         _check_tools(r.tools)
     choice = r.tool_choice
+    if choice is not None and not r.tools:
+        raise InvalidRequestError("tool_choice is only allowed when tools are given")
     if choice is not None:
         if isinstance(choice, str):
             if choice not in ("auto", "none", "required"):
@@ -284,6 +290,8 @@ def _check_rich(r: GenerationRequest) -> None:
         _integer("top_logprobs", r.top_logprobs, 0)
     if r.n is not None:
         _integer("n", r.n, 1)
+        if r.n > MAX_ANSWERS:
+            raise InvalidRequestError(f"n must be at most {MAX_ANSWERS}, got {r.n}")
     if r.user is not None and not isinstance(r.user, str):
         raise InvalidRequestError("user must be a string")
     reasoning = r.reasoning

@@ -233,9 +233,15 @@ def _source(block: Mapping[str, Any], kind: str, where: str) -> dict[str, Any] |
     if stype in ("file", "content"):
         return None
     if stype == "base64":
-        return {"media_type": str(source.get("media_type") or ""), "data": str(source.get("data") or "")}
+        data = source.get("data")
+        if not isinstance(data, str) or not data:
+            raise InvalidRequestError(f"{where}: {kind} source.data must be a non-empty base64 string")
+        return {"media_type": str(source.get("media_type") or ""), "data": data}
     if stype == "url":
-        return {"url": str(source.get("url") or "")}
+        url = source.get("url")
+        if not isinstance(url, str) or not url:
+            raise InvalidRequestError(f"{where}: {kind} source.url must be a non-empty string")
+        return {"url": url}
     if stype == "text" and kind == "document":
         media = str(source.get("media_type") or "text/plain")
         return {"media_type": media, "text": str(source.get("data") or "")}
@@ -249,16 +255,28 @@ def _with_cache(out: dict[str, Any], block: Mapping[str, Any]) -> dict[str, Any]
     return out
 
 
+def _located(block: Mapping[str, Any], kind: str, where: str) -> Block:
+    """A neutral image or document, which must say where its bytes are: ``data`` or ``url`` (a
+    document may hold ``text``); an empty one would reach a provider as an empty data URI."""
+    for key in ("data", "url", "text") if kind == "document" else ("data", "url"):
+        value = block.get(key)
+        if isinstance(value, str) and value:
+            return dict(block)
+    raise InvalidRequestError(f"{where}: an {kind} block needs 'data' (base64) or 'url'")
+
+
 def normalize_block(block: Mapping[str, Any], where: str = "content") -> Block:
     """One block, in any of the three vocabularies, as a neutral block (unknown types as they are)."""
     kind = block.get("type")
     if kind == "text":
+        if not isinstance(block.get("text"), str):
+            raise InvalidRequestError(f"{where}: a text block needs a string 'text'")
         return block if isinstance(block, dict) else dict(block)
     if kind == "image":
         if "source" in block:
             keys = _source(block, "image", where)
             return dict(block) if keys is None else _with_cache({"type": "image", **keys}, block)
-        return dict(block)
+        return _located(block, "image", where)
     if kind == "image_url":
         image = block.get("image_url")
         url = image.get("url") if isinstance(image, Mapping) else image
@@ -268,6 +286,9 @@ def normalize_block(block: Mapping[str, Any], where: str = "content") -> Block:
         parsed = _data_url(url)
         if parsed is not None:
             out["media_type"], out["data"] = parsed
+        elif url.startswith("data:"):
+            raise InvalidRequestError(
+                f"{where}: image_url.url is not a base64 data URI (data:<type>;base64,<data>)")
         else:
             out["url"] = url
         if isinstance(image, Mapping) and image.get("detail") is not None:
@@ -279,10 +300,11 @@ def normalize_block(block: Mapping[str, Any], where: str = "content") -> Block:
             if keys is None:
                 return dict(block)
             out = {"type": "document", **keys}
-            if isinstance(block.get("title"), str):
-                out["title"] = block["title"]
+            for name in ("title", "context", "citations"):
+                if block.get(name) is not None:
+                    out[name] = block[name]
             return _with_cache(out, block)
-        return dict(block)
+        return _located(block, "document", where)
     if kind == "file":
         file = block.get("file")
         if not isinstance(file, Mapping):
@@ -303,6 +325,8 @@ def normalize_block(block: Mapping[str, Any], where: str = "content") -> Block:
         arguments = orjson.dumps(block.get("input") if block.get("input") is not None else {}).decode()
         return {"type": "tool_call", "id": str(block.get("id") or ""), "name": str(block.get("name") or ""),
                 "arguments": arguments}
+    if kind == "tool_result" and not isinstance(block.get("tool_use_id", block.get("tool_call_id")), str):
+        raise InvalidRequestError(f"{where}: a tool_result block needs the id of its tool call")
     if kind == "tool_result" and "tool_use_id" in block:
         content = block.get("content", "")
         if isinstance(content, list):

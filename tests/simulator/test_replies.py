@@ -19,7 +19,8 @@ def test_input_tokens_are_three_plus_four_per_message_and_system() -> None:
         system="Be brief.",
         messages=[
             {"role": "user", "content": "a b"},
-            {"role": "assistant", "content": [{"type": "text", "text": "c"}, {"type": "image"}]},
+            {"role": "assistant", "content": [
+                {"type": "text", "text": "c"}, {"type": "container_upload", "file_id": "f"}]},
         ],
     )
     assert count_input_tokens(request) == 3 + (4 + 3) + (4 + 2) + (4 + 1)

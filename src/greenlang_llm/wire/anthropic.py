@@ -59,7 +59,9 @@ with ``stop_reason: refusal`` (a stream hands it over with its ``message_delta``
 ``Delta("refusal", text=explanation, value={"stop_details": ...})``; an Anthropic writer puts
 that back in ``stop_details``, while another API's refusal delta, the model's refusal message,
 is written as text). Streamed tool arguments are re-serialised compactly in
-``finish()`` so that streamed == plain; the pieces handed out are the API's own.
+``finish()``, so the parsed content of a stream equals the plain one's; the pieces handed out
+are the API's own, so what a caller reads streamed is the same JSON value, not always the same
+spacing (docs/fields.md).
 """
 
 from __future__ import annotations
@@ -382,6 +384,9 @@ def fit(request: GenerationRequest) -> Fit:
             refused.append(f"tools[{i}]: {tool['type']}")
     if _json_object(request) and request.tools:
         refused.append("response_format")
+    fmt = request.response_format
+    if fmt is not None and fmt.get("description"):  # output_config.format takes a schema only
+        dropped.append("response_format.description")
     for i, message in enumerate(request.to_messages()):
         content = message.get("content")
         if isinstance(content, list):
@@ -484,8 +489,9 @@ def _document_out(block: Mapping[str, Any]) -> dict[str, Any]:
         source = {"type": "base64", "media_type": str(block.get("media_type") or ""),
                   "data": str(block.get("data") or "")}
     out: dict[str, Any] = {"type": "document", "source": source}
-    if isinstance(block.get("title"), str):
-        out["title"] = block["title"]
+    for name in ("title", "context", "citations"):
+        if block.get(name) is not None:
+            out[name] = block[name]
     return _with_cache(out, block)
 
 

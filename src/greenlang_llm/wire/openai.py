@@ -355,6 +355,7 @@ def _fit_messages(request: GenerationRequest, foreign: bool, dropped: list[str],
                 if kind == "image":
                     continue
                 if kind == "document" and block.get("data") is not None:
+                    dropped.extend(f"document.{k}" for k in ("context", "citations") if block.get(k))
                     continue
                 if kind == "tool_result":
                     _fit_tool_result(block, where, dropped, refused)
@@ -1028,6 +1029,11 @@ def _assistant_in(i: int, message: Mapping[str, Any]) -> Message:
         content = None if calls else ""
     else:
         check_content(f"messages[{i}]", content)
+    own = [{"type": f"assistant_{key}", key: message[key]}
+           for key in ("audio", "function_call") if message.get(key) is not None]
+    if own:  # this API's own parts of an assistant turn: kept, so another API refuses them by name
+        text = [{"type": "text", "text": content}] if isinstance(content, str) and content else []
+        content = [*(content if isinstance(content, list) else text), *own]
     out: Message = {"role": "assistant", "content": content}
     if calls:
         out["tool_calls"] = calls
