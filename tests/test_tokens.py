@@ -210,3 +210,23 @@ def test_importing_tokens_does_not_import_tiktoken() -> None:
     code = "import sys, greenlang_llm.tokens; print('tiktoken' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_what_providers_bill_beyond_the_messages_is_in_the_count() -> None:
+    import base64
+
+    from greenlang_llm import GenerationRequest
+    from greenlang_llm.content import WireOrigin
+    from greenlang_llm.tokens import IMAGE_TOKENS, TOOL_USE_PROMPT_TOKENS, count_request_tokens
+
+    plain = count_request_tokens(GenerationRequest(prompt="x"), "gpt-4o")
+    tool = {"name": "f", "parameters": {"type": "object", "properties": {"n": {"maximum": 2**70}}}}
+    with_tools = count_request_tokens(GenerationRequest(prompt="x", tools=[tool]), "gpt-4o")
+    assert with_tools > plain + TOOL_USE_PROMPT_TOKENS  # and a 70-bit integer does not break it
+    functions = {"functions": [{"name": "g", "description": "word " * 500}]}
+    origin = WireOrigin("openai", {"model": "m", **functions}, ("functions",))
+    assert count_request_tokens(GenerationRequest(prompt="x", origin=origin), "gpt-4o") > plain + 500
+    pdf = base64.b64encode(b"%PDF-1.4 " + b"<< /Type /Page >> " * 40 + b"<< /Type /Pages >>").decode()
+    block = {"type": "document", "media_type": "application/pdf", "data": pdf}
+    paged = count_request_tokens(GenerationRequest(messages=[{"role": "user", "content": [block]}]), "gpt-4o")
+    assert paged >= 40 * IMAGE_TOKENS + len(pdf)  # every page is billed as a picture too

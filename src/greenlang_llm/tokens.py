@@ -21,10 +21,13 @@ usage the provider reports.
 from __future__ import annotations
 
 import base64
+import binascii
 import gzip
 import hashlib
 import importlib.resources
+import json
 import logging
+import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -40,6 +43,7 @@ __all__ = [
     "CLAUDE_FACTOR",
     "DOCUMENT_URL_TOKENS",
     "IMAGE_TOKENS",
+    "TOOL_USE_PROMPT_TOKENS",
     "VocabularyError",
     "count_messages_tokens",
     "count_request_tokens",
@@ -100,6 +104,9 @@ IMAGE_TOKENS = 3000
 """One image block, whatever its size: above what either API bills for an image at its largest
 (Claude resizes to ~1.15 MP, ~1,600 tokens; OpenAI's patch-based models stop near 2,500), so a
 budget's reservation holds (docs/fields.md)."""
+TOOL_USE_PROMPT_TOKENS = 600
+"""The system prompt a provider adds when tools are offered, billed as input: Anthropic documents
+294–530 tokens by model and tool choice (346 for Claude 4 with ``auto``); OpenAI's is smaller."""
 DOCUMENT_URL_TOKENS = 100_000
 """A document given by URL, whose size is unknown before the call; an inline one counts one token
 per base64 character, more than its bytes."""
@@ -228,13 +235,35 @@ def _content_tokens(encoding: tiktoken.Encoding, content: Any) -> int:
         elif kind in ("image", "image_url", "input_image"):
             total += IMAGE_TOKENS
         elif kind == "document":
-            data = block.get("data") or block.get("text")
-            total += len(data) if isinstance(data, str) else DOCUMENT_URL_TOKENS
+            total += _document_bound(block)
         elif kind == "tool_result":
             total += TOKENS_PER_MESSAGE + _content_tokens(encoding, block.get("content"))
         else:  # tool calls, thinking, an API's own blocks: the JSON is a fair upper estimate
             total += len(encoding.encode_ordinary(orjson.dumps(block, default=str).decode()))
     return total
+
+
+def _document_bound(block: Mapping[str, Any]) -> int:
+    """Tokens a document can cost at most: one per base64 character, and for a PDF each page also
+    billed as an image (Claude reads both the text and a picture of every page); a document by URL
+    or by uploaded file, whose size is unknown before the call, ``DOCUMENT_URL_TOKENS``."""
+    text = block.get("text")
+    if isinstance(text, str) and "data" not in block:
+        return len(text)
+    data = block.get("data")
+    if not isinstance(data, str):
+        return DOCUMENT_URL_TOKENS
+    pages = 0
+    if "pdf" in str(block.get("media_type") or "application/pdf"):
+        try:
+            pages = len(_PDF_PAGE.findall(base64.b64decode(data, validate=False)))
+        except (ValueError, binascii.Error):
+            pages = 0
+    return len(data) + pages * IMAGE_TOKENS
+
+
+_PDF_PAGE = re.compile(rb"/Type\s*/Page(?![a-zA-Z])")
+"""A page object of a PDF (a compressed object stream hides them: then the size bound alone)."""
 
 
 def _role_tokens(encoding: tiktoken.Encoding, role: str) -> int:
@@ -278,15 +307,30 @@ def count_messages_tokens(
 
 
 def count_request_tokens(request: GenerationRequest, model_id: str) -> int:
-    """Prompt tokens of a :class:`GenerationRequest`: system, messages, prompt, and the tool
-    definitions and response schema, which both APIs bill as input (counted as their JSON)."""
+    """Prompt tokens of a :class:`GenerationRequest`: system, messages, prompt, and what both APIs
+    bill as input beside them — the tool definitions and response schema (their JSON), the system
+    prompt a provider adds when tools are offered (``TOOL_USE_PROMPT_TOKENS``), and the caller's
+    fields no neutral field covers that a provider of its API receives (their JSON: ``functions``...)."""
     total = count_messages_tokens(request.to_messages(), model_id, system=request.system)
-    if request.rich and (request.tools or request.response_format):
-        name, estimate = _route(model_id)
-        encoding = get_encoding(name)
-        extra = 0
-        for part in (request.tools, request.response_format):
-            if part:
-                extra += len(encoding.encode_ordinary(orjson.dumps(part, default=str).decode()))
-        total += _scale(extra, estimate)
-    return total
+    if not request.rich:
+        return total
+    parts: list[Any] = [p for p in (request.tools, request.response_format) if p]
+    origin = request.origin
+    if origin is not None and origin.unknown:
+        parts.extend(origin.body.get(name) for name in origin.unknown)
+    if not parts:
+        return total
+    name, estimate = _route(model_id)
+    encoding = get_encoding(name)
+    extra = TOOL_USE_PROMPT_TOKENS if request.tools or request.response_format else 0
+    for part in parts:
+        extra += len(encoding.encode_ordinary(json_text(part)))
+    return total + _scale(extra, estimate)
+
+
+def json_text(value: Any) -> str:
+    """JSON for counting; integers beyond 64 bits (which orjson refuses) through the stdlib."""
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except TypeError:
+        return json.dumps(value, default=str)

@@ -61,14 +61,20 @@ def prompt_byte_bound(request: GenerationRequest) -> int | None:
 
     A BPE token covers at least one byte, so the prompt's size in bytes (plus a margin per
     message for the chat template) is never below its token count under any tokenizer. Tool
-    definitions and a response schema count as their JSON bytes; an image or a document makes
+    definitions, a response schema and the caller's fields no neutral field covers count as their
+    JSON bytes, tools with the provider's tool-use prompt besides; an image or a document makes
     the bound None (the exact count then bounds it per block: ``tokens.IMAGE_TOKENS``).
     """
     total = 16 + (len(request.system.encode()) if request.system else 0)
-    if request.rich and (request.tools or request.response_format):
-        import orjson
+    if request.rich:
+        from ..tokens import TOOL_USE_PROMPT_TOKENS, json_text
 
-        total += len(orjson.dumps(request.tools)) + len(orjson.dumps(request.response_format))
+        if request.tools or request.response_format:
+            schemas = json_text([request.tools, request.response_format])
+            total += TOOL_USE_PROMPT_TOKENS + len(schemas.encode())
+        origin = request.origin
+        if origin is not None and origin.unknown:  # fields a provider of the caller's API receives
+            total += len(json_text([origin.body.get(name) for name in origin.unknown]).encode())
     for message in request.to_messages():
         content = message.get("content")
         total += 8
