@@ -35,7 +35,7 @@ delta, a tool call opening, its arguments) travels as :class:`Delta` objects in
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -44,6 +44,7 @@ import orjson
 from ._errors import InvalidRequestError
 
 __all__ = [
+    "NEUTRAL_KINDS",
     "Block",
     "Delta",
     "DocumentBlock",
@@ -60,6 +61,7 @@ __all__ = [
     "WireOrigin",
     "normalize_block",
     "normalize_messages",
+    "output_pieces",
     "tool_calls_of",
 ]
 
@@ -209,8 +211,9 @@ class Delta:
 
 # ---------------------------------------------------------------- normalisation
 
-_NEUTRAL = frozenset(
+NEUTRAL_KINDS = frozenset(
     {"text", "image", "document", "tool_call", "tool_result", "thinking", "redacted_thinking"})
+"""The block types of the neutral vocabulary; any other is an API's own block."""
 
 
 def _data_url(url: str) -> tuple[str, str] | None:
@@ -374,10 +377,6 @@ def _blocks(content: Any, where: str) -> list[Block]:
     raise InvalidRequestError(f"{where} must be a string or a list of blocks")
 
 
-def _is_neutral_text_only(content: Any) -> bool:
-    return isinstance(content, str)
-
-
 def normalize_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Messages in any of the three vocabularies → neutral ``{"role", "content"}`` messages.
 
@@ -406,7 +405,7 @@ def normalize_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, 
                 out.append({"role": "user", "content": [result]})
             continue
         calls = _openai_tool_calls(message, where) if role == "assistant" else []
-        if not calls and _is_neutral_text_only(content):
+        if not calls and isinstance(content, str):
             out.append(message if type(message) is dict and len(message) == 2 else
                        {"role": role, "content": content})
             continue
@@ -417,10 +416,15 @@ def normalize_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, 
     return out
 
 
+def output_pieces(deltas: Iterable[Delta]) -> Iterator[str]:
+    """The output in ``deltas`` beyond text — tool names and arguments, thinking — as text to count
+    when a stream breaks before the provider's usage (text is counted from ``StreamChunk.text``)."""
+    return (d.name + d.text for d in deltas if d.kind not in _NOT_OUTPUT)
+
+
+_NOT_OUTPUT = frozenset({"text", "meta", "logprobs"})
+
+
 def tool_calls_of(content: Sequence[Block] | None) -> list[Block]:
     """The ``tool_call`` blocks of an answer's content, in order."""
     return [b for b in content or () if b.get("type") == "tool_call"]
-
-
-def is_neutral(kind: str) -> bool:
-    return kind in _NEUTRAL

@@ -57,7 +57,7 @@ from ._errors import (
 )
 from ._types import GenerationRequest, StreamChunk, TokenUsage, UsagePart
 from .circuit_breaker import BreakerTicket
-from .content import Delta
+from .content import Delta, output_pieces
 from .continuation import Resume, Seam, combine, estimate_part, prefill_request
 from .failover import FailoverChain, GiveUp, RetrySame, within
 from .router_stats import RouteEntry
@@ -181,7 +181,7 @@ class StreamCall:
                 model = chunk.model_id or model
                 produced.append(chunk.text)
                 if chunk.deltas:  # tool calls and thinking are output too, should the call break
-                    produced.extend(d.name + d.text for d in chunk.deltas if d.kind not in _UNBILLED)
+                    produced.extend(output_pieces(chunk.deltas))
                 last = chunk.finish_reason is not None or chunk.usage is not None
                 if seam is not None:
                     _refeed(chunk, seam.feed, seam.flush() if last else "")
@@ -382,8 +382,6 @@ _TOOL_CALL = "a tool call"
 _THINKING = "a thinking block"
 _CALL_KINDS = frozenset({"tool_call", "tool_arguments"})
 _THINKING_KINDS = frozenset({"thinking", "signature", "redacted_thinking"})
-_UNBILLED = frozenset({"text", "meta", "logprobs"})
-"""Delta kinds that are not output of their own (text is in ``chunk.text`` already)."""
 
 
 def _refeed(chunk: StreamChunk, feed: Callable[[str], str], tail: str = "") -> None:

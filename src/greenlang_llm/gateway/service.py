@@ -59,6 +59,7 @@ from .._errors import (
     StreamInterruptedError,
 )
 from .._types import GenerationRequest, GenerationResponse, StreamChunk, TokenUsage
+from ..content import output_pieces
 from ..continuation import combine
 from .config import GatewayConfig
 from .errors import ApiError, bad_request, model_not_found, rate_limited
@@ -524,10 +525,6 @@ class GatewayService:
             self.shared.close()
 
 
-_UNBILLED = frozenset({"text", "meta", "logprobs"})
-"""Delta kinds that are not output of their own (text is in ``chunk.text`` already)."""
-
-
 def _too_long(error: ProviderError) -> bool:
     """The prompt did not fit: a context-length error, or a walk that met one."""
     if isinstance(error, ContextWindowExceededError):
@@ -686,7 +683,7 @@ class OpenStream:
             settlement.book(usage, self.provider_name, self.model, dropped=self.dropped_params)
 
     def _keep(self, chunk: StreamChunk) -> None:
-        self._pieces.extend(d.name + d.text for d in chunk.deltas if d.kind not in _UNBILLED)
+        self._pieces.extend(output_pieces(chunk.deltas))
 
     def _estimate(self) -> TokenUsage:
         return self._service.estimate_usage(

@@ -17,7 +17,7 @@ from .._types import GenerationRequest, TokenUsage
 from ..content import Block
 
 __all__ = [
-    "Fit", "ParsedResponse", "RequestFieldError", "RequestOptions", "block_kinds", "message_text", "usage",
+    "Fit", "ParsedResponse", "RequestFieldError", "RequestOptions", "message_text", "usage",
 ]
 
 
@@ -82,27 +82,6 @@ class Fit:
 
 FITS = Fit()
 """Serves it as asked: nothing dropped, nothing refused."""
-
-
-def block_kinds(request: GenerationRequest) -> dict[str, str]:
-    """Every content block type in the request's messages (tool results' blocks included) → where
-    it first appears (``messages[2].content[0]``), for fit checks and their error messages."""
-    found: dict[str, str] = {}
-    for i, message in enumerate(request.to_messages()):
-        content = message.get("content")
-        if not isinstance(content, list):
-            continue
-        for j, block in enumerate(content):
-            kind = block.get("type")
-            if isinstance(kind, str) and kind not in found:
-                found[kind] = f"messages[{i}].content[{j}]"
-            inner = block.get("content") if kind == "tool_result" else None
-            if isinstance(inner, list):
-                for k, part in enumerate(inner):
-                    sub = part.get("type") if isinstance(part, Mapping) else None
-                    if isinstance(sub, str) and sub not in found:
-                        found[sub] = f"messages[{i}].content[{j}].content[{k}]"
-    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,7 +75,7 @@ import orjson
 
 from .._errors import InvalidRequestError, StreamInterruptedError, UnsupportedParamsError
 from .._types import GenerationRequest, Message, TokenUsage
-from ..content import Block, Delta, Reasoning, WireOrigin
+from ..content import NEUTRAL_KINDS, Block, Delta, Reasoning, WireOrigin
 from ._common import (
     FITS,
     Fit,
@@ -192,8 +192,6 @@ _TEXT_KEYS = frozenset(
 JSON_OBJECT_TOOL = "json_object"
 """The forced tool that carries ``response_format: json_object`` (its arguments are the answer)."""
 
-_NEUTRAL_KINDS = frozenset(
-    {"text", "image", "document", "tool_call", "tool_result", "thinking", "redacted_thinking"})
 _OPENAI_KINDS = frozenset(
     {"image_url", "input_audio", "file", "refusal", "input_text", "input_image", "input_file"})
 """Block types of OpenAI's vocabulary that have no neutral shape: refused here."""
@@ -349,7 +347,7 @@ def _check_block(
             for k, part in enumerate(inner):
                 if isinstance(part, Mapping):
                     _check_block(part, f"{where}.content[{k}]", foreign, dropped, refused)
-    elif kind not in _NEUTRAL_KINDS and (foreign or kind in _OPENAI_KINDS):
+    elif kind not in NEUTRAL_KINDS and (foreign or kind in _OPENAI_KINDS):
         refused.append(f"{where}: {kind}")
 
 
