@@ -194,7 +194,9 @@ class Delta:
     ``kind``: ``text``, ``refusal``, ``thinking``, ``signature`` (a thinking block's signature),
     ``redacted_thinking`` (``text`` holds its data), ``tool_call`` (a call opens: ``id``,
     ``name``), ``tool_arguments`` (a piece of the open call's JSON arguments), ``logprobs``
-    (``value``: the API's log-probability object for the text of this chunk).
+    (``value``: the API's log-probability object for the text of this chunk), ``fields`` (``value``:
+    keys of an API's own delta the neutral stream has no shape for, relayed only to a caller of that
+    API, e.g. OpenAI's ``audio``), ``meta`` (stream-level fields), ``block`` (an API's own block).
 
     ``index`` numbers the answer's content blocks in order of appearance, so a writer knows
     when a block ends and another begins (Anthropic's ``index``; for OpenAI, each tool call

@@ -490,3 +490,22 @@ def test_a_refusal_keeps_its_stop_for_a_caller_of_this_api() -> None:
     assert (parsed.refusal, parsed.finish_reason) == ("No.", "stop")
     final, _ = run(events(sse(choice({"refusal": "No."}), choice({}, "stop"))), request=same_api)
     same(final, parsed)
+
+
+def test_delta_fields_the_neutral_stream_does_not_know_reach_a_same_api_caller_only() -> None:
+    audio = {"id": "audio_1", "data": "UklGR", "transcript": "Hi"}
+    raw = sse(
+        choice({"role": "assistant", "content": None, "audio": audio}),
+        choice({"annotations": [{"type": "url_citation"}]}),
+        choice({}, "stop"),
+    )
+    same_api = GenerationRequest(prompt="x", origin=WireOrigin("openai", {}))
+    _, fed = run(events(raw), request=same_api)
+    relayed = [d.value for d in flat(fed) if d.kind == "fields"]
+    assert relayed == [{"audio": audio}, {"annotations": [{"type": "url_citation"}]}]
+    writer = wire.StreamWriter("chatcmpl-1", "gpt-4o-audio", 1, False)
+    frames = writer.deltas(flat(fed))
+    assert b'"delta":{"audio":{"id":"audio_1"' in frames
+    assert b'"delta":{"annotations":[{"type":"url_citation"}]}' in frames
+    _, fed = run(events(raw), request=GenerationRequest(prompt="x", origin=WireOrigin("anthropic", {})))
+    assert not [d for d in flat(fed) if d.kind == "fields"]  # nobody else could read them

@@ -170,6 +170,10 @@ _OPENAI_USER_PARTS = frozenset({"input_audio", "file"})
 ``refusal`` part likewise): forwarded as they are from a library request, refused from another
 API's caller."""
 _THINKING = frozenset({"thinking", "redacted_thinking"})
+_NEUTRAL_DELTA_KEYS = frozenset(
+    {"role", "content", "refusal", "tool_calls", "reasoning_content", "reasoning", "function_call"})
+"""The keys of a stream chunk's ``delta`` the neutral stream carries; others are relayed verbatim
+to a caller of this API (``Delta("fields")``)."""
 _MAX_STOP = 4
 
 
@@ -871,6 +875,11 @@ class StreamParser:
         calls = delta.get("tool_calls")
         if calls and type(calls) is list:
             self._feed_calls(calls, out)
+        if self._same_api and not _NEUTRAL_DELTA_KEYS.issuperset(delta):
+            # a field the neutral stream has no shape for (audio, annotations...): relayed as it
+            # came to a caller of this API, the only one that can read it
+            other = {k: v for k, v in delta.items() if k not in _NEUTRAL_DELTA_KEYS}
+            out.append(Delta("fields", self._text_block(), value=other))
         logprobs = choice.get("logprobs")
         if type(logprobs) is dict:
             self._add_logprobs(logprobs)
@@ -1590,6 +1599,8 @@ class StreamWriter:
             elif kind == "tool_arguments":
                 piece = {"index": self._ordinal(item.index, False), "function": {"arguments": item.text}}
                 pending = orjson.dumps({"tool_calls": [piece]})
+            elif kind == "fields" and isinstance(item.value, Mapping) and item.value:
+                pending = orjson.dumps(item.value)
             elif kind == "meta":
                 value = item.value
                 if isinstance(value, Mapping):
