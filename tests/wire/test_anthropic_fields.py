@@ -15,7 +15,7 @@ from greenlang_llm._types import GenerationRequest
 from greenlang_llm.content import WireOrigin
 from greenlang_llm.wire import anthropic as wire
 from greenlang_llm.wire import openai as wire_openai
-from greenlang_llm.wire._common import FITS, Fit
+from greenlang_llm.wire._common import FITS, Fit, RequestFieldError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
 TOOL = {
@@ -926,3 +926,9 @@ def test_a_text_only_body_is_plain_yet_sent_as_it_came() -> None:
     assert request.rich
     unknown, _ = wire.parse_request({**body, "speed": "fast"})
     assert unknown.rich
+
+
+def test_a_system_of_the_wrong_type_is_a_400_naming_it() -> None:
+    with pytest.raises(RequestFieldError, match="^system: must be a string"):
+        wire.parse_request({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}],
+                            "system": 5})

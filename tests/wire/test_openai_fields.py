@@ -16,7 +16,7 @@ from greenlang_llm._errors import UnsupportedParamsError
 from greenlang_llm._types import GenerationRequest
 from greenlang_llm.content import WireOrigin
 from greenlang_llm.wire import openai as wire
-from greenlang_llm.wire._common import FITS, Fit
+from greenlang_llm.wire._common import FITS, Fit, RequestFieldError
 
 WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 PNG = "iVBORw0KGgo="
@@ -991,3 +991,17 @@ def test_a_same_api_body_without_an_output_limit_gets_the_one_its_budget_reserve
     sent = wire.build_request(request, "gpt-4.1-mini", stream=False)
     assert sent["max_tokens"] == 50
     assert "max_completion_tokens" not in sent
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"messages": [{"role": [], "content": "x"}]}, "messages[0].role"),
+        ({"messages": [{"role": "user", "content": "x"}], "tool_choice": {"type": []},
+          "tools": [{"type": "function", "function": {"name": "f"}}]}, "tool_choice"),
+    ],
+)
+def test_a_wrong_type_is_a_400_naming_the_field_not_a_crash(body: dict[str, Any], says: str) -> None:
+    with pytest.raises(RequestFieldError) as caught:
+        wire.parse_request({"model": "m", **body})
+    assert str(caught.value).startswith(says)

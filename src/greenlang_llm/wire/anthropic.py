@@ -1207,8 +1207,8 @@ def _neutral_request(body: Mapping[str, Any], max_tokens: int | None) -> tuple[G
     if plain:  # the text-only request: nothing more to read
         unknown: list[str] = []
         system = body.get("system")
-        plain = system is None or type(system) is str or not any(
-            isinstance(b, Mapping) and "cache_control" in b for b in system)
+        plain = system is None or type(system) is str or (isinstance(system, list) and not any(
+            isinstance(b, Mapping) and "cache_control" in b for b in system))
         stop = fields.get("stop")
         if stop is not None and len(stop) > _OPENAI_MAX_STOP:  # more than another API can take
             plain = False

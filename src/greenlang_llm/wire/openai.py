@@ -1079,9 +1079,9 @@ def _parse_messages(value: Any) -> tuple[str | None, list[Message], bool]:
             raise RequestFieldError(f"messages[{i}]: must be an object with role and content", "messages")
         role = msg.get("role")
         content = msg.get("content")
-        if not (type(content) is str and len(msg) == 2 and role in _PLAIN_ROLES):
+        if not (type(content) is str and len(msg) == 2 and type(role) is str and role in _PLAIN_ROLES):
             plain = False
-            role = _INPUT_ROLES.get(role)  # type: ignore[arg-type]
+            role = _INPUT_ROLES.get(role) if isinstance(role, str) else None
             if role is None:
                 raise RequestFieldError(
                     f"messages[{i}].role: must be system, developer, user, assistant or tool; "
@@ -1184,7 +1184,7 @@ def _tool_choice_in(value: Any) -> str | dict[str, Any] | None:
             f"tool_choice: must be none, auto, required or a named tool, got {value!r}", "tool_choice")
     if isinstance(value, Mapping):
         kind = value.get("type")
-        if kind in _OPENAI_TOOL_TYPES:
+        if isinstance(kind, str) and kind in _OPENAI_TOOL_TYPES:
             named = value.get(kind)
             if isinstance(named, Mapping) and isinstance(named.get("name"), str) and named["name"]:
                 return {"name": named["name"]}
