@@ -929,6 +929,6 @@ def test_a_text_only_body_is_plain_yet_sent_as_it_came() -> None:
 
 
 def test_a_system_of_the_wrong_type_is_a_400_naming_it() -> None:
-    with pytest.raises(RequestFieldError, match="^system: must be a string"):
+    with pytest.raises(RequestFieldError, match=r"^system: must be a string"):
         wire.parse_request({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}],
                             "system": 5})
