@@ -259,3 +259,23 @@ async def test_tokens_with_latency_between_them_are_separate_chunks(
     assert [c.text for c in chunks[:-1]] == [words[0], *(" " + w for w in words[1:])]
     assert_final_chunk_last(chunks)
     assert chunks[-1].usage == plain.usage
+
+
+_SAME_API_STREAM = (
+    Path(__file__).resolve().parents[1] / "wire" / "fixtures" / "openai" / "chat_stream_include_usage.sse"
+).read_bytes()
+
+
+async def test_a_same_api_streams_first_read_is_one_chunk_with_its_meta_and_all_its_text() -> None:
+    from greenlang_llm import GenerationRequest
+    from greenlang_llm.content import WireOrigin
+    from greenlang_llm.wire import openai as wire_openai
+
+    request = GenerationRequest(prompt="x", origin=WireOrigin("openai", {}))
+    parser = cast(WireStreamParser, wire_openai.StreamParser("openai", request=request))
+    sse = SSEReader(cast(Any, FakeResponse([_SAME_API_STREAM])), parser, "openai")
+    first = await sse.next_text()
+    assert isinstance(first, list)
+    assert [d.kind for d in first] == ["meta", "text"]  # one chunk, not the meta's and then the rest
+    assert first[1].text == parser.finish().text
+    assert await sse.next_text() is None

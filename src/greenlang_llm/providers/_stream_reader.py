@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Protocol
 import aiohttp
 
 from .._errors import StreamInterruptedError
+from ..content import Delta
 
 if TYPE_CHECKING:
-    from ..content import Delta
     from ..wire._common import ParsedResponse
     from ..wire.sse import ServerSentEvent
 
@@ -127,6 +127,10 @@ class SSEReader:
                     continue
                 if isinstance(delta, str):
                     if rich is not None:
+                        last = rich[-1]
+                        if last.kind == "text":  # more of the same text ([meta, text] + text): one chunk
+                            rich[-1] = Delta("text", last.index, last.text + delta)
+                            continue
                         self._pending = delta  # a text run after other deltas: the next call's
                         break
                     if not text:
