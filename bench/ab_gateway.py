@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +40,19 @@ def _export(rev: str, into: Path) -> str:
     return str(into / "src")
 
 
-def _start(servers: ServerSet, sim: Server, work: Path, env: dict[str, str]) -> tuple[Server, str]:
+def _start(
+    servers: ServerSet,
+    sim: Server,
+    work: Path,
+    env: dict[str, str],
+    config_text: Callable[[str, int, Path], str] = compare_gateway.gateway_config,
+) -> tuple[Server, str]:
+    """A ``greenlang-llm serve`` on a free port over ``sim``, configured by ``config_text``."""
     port = compare_gateway.free_port()
     base = f"http://127.0.0.1:{port}"
     work.mkdir(parents=True, exist_ok=True)
     config = work / "greenlang-llm.toml"
-    config.write_text(compare_gateway.gateway_config(sim.base_url, port, work / "ledger.db"))
+    config.write_text(config_text(sim.base_url, port, work / "ledger.db"))
     full_env = {
         compare_gateway.GATEWAY_KEY_ENV: compare_gateway.GATEWAY_KEY,
         "BENCH_FAKE_OPENAI_KEY": "sk-bench-fake-openai",

@@ -63,8 +63,8 @@ from typing import Any
 import orjson
 
 from . import compare_gateway, loadgen
-from .ab_gateway import _export
-from .procs import Server, ServerSet, free_port
+from .ab_gateway import _export, _start
+from .procs import Server, ServerSet
 
 ROOT = Path(__file__).resolve().parent.parent
 CROSS_ROUTE = "claude"
@@ -136,21 +136,8 @@ def gateway_config(sim: str, port: int, db_path: Path) -> str:
 
 
 def start_gateway(servers: ServerSet, sim: Server, work: Path, env: dict[str, str]) -> Server:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    work.mkdir(parents=True, exist_ok=True)
-    config = work / "greenlang-llm.toml"
-    config.write_text(gateway_config(sim.base_url, port, work / "ledger.db"))
-    full_env = {
-        compare_gateway.GATEWAY_KEY_ENV: compare_gateway.GATEWAY_KEY,
-        "BENCH_FAKE_OPENAI_KEY": "sk-bench-fake-openai",
-        "BENCH_FAKE_ANTHROPIC_KEY": "sk-ant-bench-fake",
-        "GREENLANG_LLM_LOOPBACK_ONLY": "1",
-        "LOG_LEVEL": "WARNING",
-        **env,
-    }
-    argv = [sys.executable, "-m", "greenlang_llm", "serve", "--config", str(config), "--port", str(port)]
-    return servers.start(work.name, argv, base, base + "/health", env=full_env, cwd=work)
+    """The gateway ``bench.ab_gateway`` starts, with :func:`gateway_config`'s extra route."""
+    return _start(servers, sim, work, env, gateway_config)[0]
 
 
 HEADERS = {"content-type": "application/json", "authorization": f"Bearer {compare_gateway.GATEWAY_KEY}"}
